@@ -1,0 +1,5 @@
+"""Say hello."""
+
+
+def hello(name: str = "world") -> str:
+    return f"Hello, {name}!"

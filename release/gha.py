@@ -1,0 +1,129 @@
+"""GitHub Actions I/O: workflow commands, outputs and the step summary.
+
+Outside Actions (``python -m release`` on a laptop) the same calls print plain text,
+so one code path serves both. Escaping follows the actions/toolkit ``command.ts`` rules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TextIO
+
+# The runner refuses a step summary above 1 MiB.
+SUMMARY_LIMIT = 1024 * 1024
+
+
+def escape_data(text: str) -> str:
+    """Escape a workflow command's message."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """Escape a workflow command's property value (``title=...``)."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+class Console:
+    """Where every line the action prints goes; knows whether it runs in Actions."""
+
+    def __init__(
+        self, *, actions: bool, verbose: bool = False, stream: TextIO | None = None
+    ) -> None:
+        self.actions = actions
+        self.verbose = verbose
+        self.stream = stream if stream is not None else sys.stdout
+        self._secrets: list[str] = []
+
+    def mask(self, secret: str) -> None:
+        """Register a secret: masked by the runner and scrubbed from our own output."""
+        if not secret:
+            return
+        self._secrets.append(secret)
+        if self.actions:
+            # Each line of a multi-line secret is masked on its own by the runner.
+            for line in secret.splitlines():
+                if line.strip():
+                    self._write(f"::add-mask::{escape_data(line)}")
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def line(self, text: str = "") -> None:
+        """Print text as it is (after scrubbing secrets)."""
+        self._write(self.scrub(text))
+
+    def _annotation(self, kind: str, message: str, title: str) -> None:
+        message = self.scrub(message)
+        if self.actions:
+            props = f" title={escape_property(self.scrub(title))}" if title else ""
+            self._write(f"::{kind}{props}::{escape_data(message)}")
+        else:
+            self._write(f"{kind}: {message}")
+
+    def error(self, message: str, title: str = "") -> None:
+        self._annotation("error", message, title)
+
+    def warning(self, message: str, title: str = "") -> None:
+        self._annotation("warning", message, title)
+
+    def notice(self, message: str, title: str = "") -> None:
+        self._annotation("notice", message, title)
+
+    @contextlib.contextmanager
+    def group(self, title: str) -> Iterator[None]:
+        """A collapsed log group in Actions; a heading elsewhere."""
+        if self.actions:
+            self._write(f"::group::{escape_data(self.scrub(title))}")
+        else:
+            self._write(f"-- {self.scrub(title)}")
+        try:
+            yield
+        finally:
+            if self.actions:
+                self._write("::endgroup::")
+
+    def log(self, title: str, text: str, *, failed: bool = False) -> None:
+        """Show a tool's captured output: collapsed in Actions, in full when it failed."""
+        body = text.rstrip("\n")
+        if failed or (self.verbose and not self.actions):
+            self.line(f"-- {title}")
+            self.line(body)
+        elif self.actions:
+            with self.group(title):
+                self.line(body)
+        else:
+            self.line(f"-- {title}: ok")
+
+
+def write_outputs(path: Path, outputs: Mapping[str, str]) -> None:
+    """Append outputs in the ``name<<DELIMITER`` form, safe for any value."""
+    with path.open("a", encoding="utf-8") as fh:
+        for name, value in outputs.items():
+            delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+            if delimiter in value:  # pragma: no cover - 128 random bits
+                raise ValueError("output value contains the delimiter")
+            fh.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+
+
+def append_summary(path: Path, markdown: str) -> None:
+    """Append Markdown to the step summary, keeping the file under the runner's cap."""
+    used = path.stat().st_size if path.exists() else 0
+    data = markdown.encode("utf-8")
+    room = SUMMARY_LIMIT - used
+    if room <= 0:
+        return
+    if len(data) > room:
+        note = b"\n\n_(summary truncated: the step summary is limited to 1 MiB)_\n"
+        data = data[: max(0, room - len(note))].decode("utf-8", "ignore").encode() + note
+    with path.open("ab") as fh:
+        fh.write(data)

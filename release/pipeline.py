@@ -1,0 +1,276 @@
+"""plan() checks everything it can; publish() changes the world; report() tells."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import tomllib
+from pathlib import Path
+
+import requests
+from packaging.version import Version
+
+from . import index as idx
+from .build import build
+from .errors import DistributionError, InputError, ReleaseError
+from .gha import Console, append_summary, write_outputs
+from .http import make_session
+from .settings import Settings
+from .upload import PRESENT, SKIPPED, UPLOAD, Step, confirm, decide, twine_settings, upload_one
+from .verify import check, find_files, read_dist, twine_check
+from .versions import Gate, gate, parse_tag
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything checked: what would be published, and where."""
+
+    project: str
+    version: Version
+    tag: str
+    previous: Version | None
+    resume: bool
+    steps: list[Step]
+    source_date_epoch: str | None
+
+
+@dataclasses.dataclass
+class Result:
+    """What a run did, filled in as it goes so a failure still reports the progress."""
+
+    plan: Plan | None = None
+    uploaded: list[str] = dataclasses.field(default_factory=list)
+    confirmed: bool = False
+    error: BaseException | None = None
+
+
+def project_name(workdir: Path) -> str | None:
+    """The project's name from pyproject.toml, or None when only the build knows it."""
+    path = workdir / "pyproject.toml"
+    if not path.is_file():
+        if (workdir / "setup.py").is_file():
+            return None
+        raise InputError(
+            f"No pyproject.toml in working-directory '{workdir}'.",
+            "Set working-directory to the folder of the project to release.",
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path} is not valid TOML: {exc}.", "Fix the file.") from None
+    name = data.get("project", {}).get("name")
+    return name if isinstance(name, str) and name else None
+
+
+def _gate(
+    session: requests.Session, settings: Settings, name: str, version: Version
+) -> tuple[idx.IndexProject, Gate]:
+    project = idx.read_project(session, settings.index_url, name)
+    return project, gate(version, project.known(), settings.tag)
+
+
+def plan(settings: Settings, console: Console, session: requests.Session) -> Plan:
+    """Every check that can be made before an upload; nothing irreversible."""
+    version = parse_tag(settings.tag, settings.tag_prefix)
+    if not settings.dry_run and not settings.password:
+        raise InputError(
+            "No password for the index: the password input is empty.",
+            "Create an API token on the index, store it as a repository secret and "
+            "pass it: 'password: ${{ secrets.PYPI_API_TOKEN }}' (locally: set "
+            "TWINE_PASSWORD).",
+        )
+    name = project_name(settings.working_directory)
+    checked = _gate(session, settings, name, version) if name else None
+
+    if settings.build:
+        present, others = find_files(settings.packages_dir)
+        if present or others:
+            raise DistributionError(
+                f"packages-dir '{settings.packages_dir}' already holds files: "
+                + ", ".join(p.name for p in [*present, *others]) + ".",
+                "With build: true the action builds into an empty folder so that "
+                "nothing stale is published: delete them, or set build: false to "
+                "publish them as they are.",
+            )
+        epoch = build(
+            settings.working_directory, settings.packages_dir,
+            commit=settings.github_sha, env=settings.child_env, console=console,
+        )
+    else:
+        epoch = None
+    paths, others = find_files(settings.packages_dir)
+    dists = [read_dist(p) for p in paths]
+    if name is None:
+        names = sorted({d.name for d in dists})
+        if len(names) != 1:
+            raise DistributionError(
+                "Cannot tell the project's name: pyproject.toml has no [project] name "
+                f"and the files name {names or 'nothing'}.",
+                "Add a [project] table with the name to pyproject.toml.",
+            )
+        name = names[0]
+    check(
+        dists, others, project=name, version=version, tag=settings.tag,
+        built=settings.build, packages_dir=settings.packages_dir, console=console,
+    )
+    if settings.verify_metadata:
+        twine_check(dists, cwd=settings.working_directory, env=settings.child_env,
+                    console=console)
+    project, verdict = checked or _gate(session, settings, name, version)
+    steps = decide(
+        dists, project, version, skip_existing=settings.skip_existing,
+        session=session, console=console,
+    )
+    return Plan(
+        project=name,
+        version=version,
+        tag=settings.tag,
+        previous=verdict.previous,
+        resume=verdict.resume,
+        steps=steps,
+        source_date_epoch=epoch,
+    )
+
+
+def publish(
+    plan: Plan, result: Result, settings: Settings, console: Console,
+    session: requests.Session,
+) -> None:
+    """Upload what is missing, then confirm the index serves it all. Safe to re-run."""
+    to_upload = [s for s in plan.steps if s.action == UPLOAD]
+    with tempfile.TemporaryDirectory(prefix="release-twine-") as tmp, console.group(
+        f"Upload {len(to_upload)} file(s) to {idx.sanitize_url(settings.repository_url)}"
+    ):
+        for step in plan.steps:
+            if step.action != UPLOAD:
+                console.line(f"{step.dist.filename}: already on the index, not uploaded")
+        tw = twine_settings(
+            user=settings.user, password=settings.password,
+            repository_url=settings.repository_url, verbose=settings.verbose,
+            config_dir=Path(tmp),
+        )
+        for step in to_upload:
+            upload_one(step.dist, tw, settings.repository_url)
+            result.uploaded.append(step.dist.filename)
+    confirm(
+        plan.steps,
+        lambda: idx.read_project(session, settings.index_url, plan.project, fresh=True),
+        session,
+    )
+    result.confirmed = True
+
+
+def run(settings: Settings, console: Console) -> int:
+    """The whole release: plan, publish unless a dry run, and always report."""
+    result = Result()
+    session = make_session()
+    try:
+        result.plan = plan(settings, console, session)
+        if not settings.dry_run:
+            publish(result.plan, result, settings, console, session)
+    except BaseException as exc:
+        result.error = exc
+        raise
+    finally:
+        session.close()
+        if result.plan is not None:
+            report(result, settings, console)
+    return 0
+
+
+STATUS = {
+    UPLOAD: "uploaded",
+    PRESENT: "already on the index",
+    SKIPPED: "skipped: the index has other content (skip-existing)",
+}
+
+
+def _status(step: Step, result: Result, dry_run: bool) -> str:
+    if step.action == UPLOAD:
+        if dry_run:
+            return "would be uploaded"
+        return "uploaded" if step.dist.filename in result.uploaded else "**not uploaded**"
+    return STATUS[step.action]
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024 or unit == "MiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def summary_markdown(result: Result, settings: Settings) -> str:
+    plan = result.plan
+    assert plan is not None
+    head = f"{plan.project} {plan.version}"
+    if result.error is not None:
+        title = f"❌ Release of {head} did not finish"
+    elif settings.dry_run:
+        title = f"🔍 Dry run: {head} is ready to publish"
+    else:
+        title = f"✅ Published {head}"
+    previous = str(plan.previous) if plan.previous else "none (first release)"
+    lines = [
+        f"## {title}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Project | `{plan.project}` |",
+        f"| Version | `{plan.version}` (tag `{plan.tag}`) |",
+        f"| Previous version | {previous} |",
+        f"| Index | {idx.sanitize_url(settings.index_url)} |",
+        f"| Re-run of an existing version | {'yes' if plan.resume else 'no'} |",
+        "",
+    ]
+    hashed = settings.print_hash
+    lines.append("| File | Size |" + (" SHA-256 |" if hashed else "") + " Status |")
+    lines.append("|---|---|" + ("---|" if hashed else "") + "---|")
+    for step in plan.steps:
+        d = step.dist
+        sha = f" `{d.sha256}` |" if hashed else ""
+        lines.append(
+            f"| `{d.filename}` | {_size(d.size)} |{sha} {_status(step, result, settings.dry_run)} |"
+        )
+    lines.append("")
+    if result.error is not None and result.uploaded:
+        lines.append(
+            "Uploaded before the failure: " + ", ".join(f"`{f}`" for f in result.uploaded)
+            + ". Re-run the workflow to finish: nothing is uploaded twice."
+        )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def outputs(result: Result) -> dict[str, str]:
+    plan = result.plan
+    assert plan is not None
+    return {
+        "version": str(plan.version),
+        "tag": plan.tag,
+        "previous-version": str(plan.previous) if plan.previous else "",
+        "files": json.dumps([s.dist.filename for s in plan.steps]),
+        "published": "true" if result.confirmed else "false",
+    }
+
+
+def report(result: Result, settings: Settings, console: Console) -> None:
+    """Outputs for later steps, and a summary a person reads at a glance."""
+    markdown = summary_markdown(result, settings)
+    if settings.github_output is not None:
+        write_outputs(settings.github_output, outputs(result))
+    if settings.step_summary is not None:
+        append_summary(settings.step_summary, markdown)
+    if not settings.actions or settings.step_summary is None:
+        console.line()
+        console.line(markdown)
+
+
+def error_markdown(exc: ReleaseError) -> str:
+    text = f"### ❌ {exc.title}\n\n{exc.message}\n"
+    if exc.hint:
+        text += f"\n**How to fix:** {exc.hint}\n"
+    return text
