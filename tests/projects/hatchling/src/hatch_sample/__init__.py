@@ -1,0 +1,1 @@
+"""hatchling sample."""

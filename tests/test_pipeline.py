@@ -1,0 +1,378 @@
+"""The whole pipeline against real index servers: what is published, what is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import Index, Project
+from helpers import the_error
+
+from release.index import sha256_of
+
+
+def dist_files(project: Project) -> dict[str, str]:
+    return {p.name: sha256_of(p) for p in (project.path / "dist").iterdir()}
+
+
+def test_publishes_and_reports(make_project, index: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, index)
+    assert run.code == 0, run.out
+    built = dist_files(project)
+    assert sorted(built) == ["flit_sample-1.0.0-py3-none-any.whl", "flit_sample-1.0.0.tar.gz"]
+    assert index.files() == built
+    assert run.outputs == {
+        "version": "1.0.0",
+        "tag": "v1.0.0",
+        "previous-version": "",
+        "files": json.dumps(["flit_sample-1.0.0-py3-none-any.whl",
+                             "flit_sample-1.0.0.tar.gz"]),
+        "published": "true",
+    }
+    assert "## ✅ Published flit-sample 1.0.0" in run.summary
+    for name, sha in built.items():
+        assert f"| `{name}` |" in run.summary
+        assert f"`{sha}` | uploaded |" in run.summary
+    assert "| Previous version | none (first release) |" in run.summary
+    # The build log is in a collapsed group.
+    assert "::group::Build sdist and wheel" in run.out
+
+    # The next version knows its predecessor.
+    tag = project.release("1.1.0")
+    run = action(project, tag, index)
+    assert run.code == 0, run.out
+    assert run.outputs["previous-version"] == "1.0.0"
+    assert len(index.files()) == 4
+
+
+@pytest.mark.parametrize("kind", ["setuptools", "hatchling"])
+def test_other_backends(make_project, pypiserver: Index, action, kind: str) -> None:
+    project = make_project(kind)
+    tag = project.release("2.0.0")
+    run = action(project, tag, pypiserver)
+    assert run.code == 0, run.out
+    assert index_names(pypiserver) == sorted(dist_files(project))
+    assert pypiserver.files() == dist_files(project)
+
+
+def index_names(index: Index) -> list[str]:
+    return sorted(index.files())
+
+
+def test_setuptools_scm_version_from_tag(make_project, devpi: Index, action) -> None:
+    project = make_project("scm")
+    tag = project.release("3.1.4")
+    run = action(project, tag, devpi)
+    assert run.code == 0, run.out
+    assert index_names(devpi) == ["scm_sample-3.1.4-py3-none-any.whl",
+                                  "scm_sample-3.1.4.tar.gz"]
+
+
+def test_dynamic_version_not_on_the_tag_is_refused(make_project, pypiserver: Index,
+                                                   action) -> None:
+    project = make_project("scm")
+    project.release("3.1.4")
+    project.commit("after the tag")  # setuptools-scm now makes a .devN version
+    run = action(project, "v3.1.4", pypiserver)
+    assert run.code == 1
+    title, message, hint = the_error(run.out)
+    assert title == "Distribution check failed"
+    assert message.startswith("The build made version 3.1.5.dev1")
+    assert "but tag 'v3.1.4' is version 3.1.4" in message
+    assert pypiserver.files() == {}
+
+
+def test_dry_run_uploads_nothing(make_project, index: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, index, dry_run="true", password="")
+    assert run.code == 0, run.out
+    assert index.files() == {}
+    assert run.outputs["published"] == "false"
+    assert "## 🔍 Dry run: flit-sample 1.0.0 is ready to publish" in run.summary
+    assert "| would be uploaded |" in run.summary
+
+
+def test_build_false_publishes_prebuilt_files(make_project, pypiserver: Index, action,
+                                              tmp_path: Path) -> None:
+    project = make_project("flit")
+    tag = project.release("1.2.0")
+    assert action(project, tag, pypiserver, dry_run="true").code == 0
+    built = dist_files(project)
+    # A matrix job's artifacts land in another folder; publish those as they are.
+    artifacts = project.path / "artifacts"
+    shutil.move(project.path / "dist", artifacts)
+    run = action(project, tag, pypiserver, build="false", packages_dir="artifacts")
+    assert run.code == 0, run.out
+    assert pypiserver.files() == built
+    assert "Build sdist and wheel" not in run.out
+
+
+def test_monorepo_tag_prefix(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("0.3.0", tag="flit-sample-v0.3.0")
+    run = action(project, tag, pypiserver, tag_prefix="flit-sample-v")
+    assert run.code == 0, run.out
+    assert run.outputs["version"] == "0.3.0"
+    assert run.outputs["tag"] == "flit-sample-v0.3.0"
+
+
+def test_version_spelling_is_explained(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    project.release("1.0", tag="v1.0.0")
+    run = action(project, "v1.0.0", pypiserver)
+    assert run.code == 0, run.out
+    assert ("::notice::The metadata spells the version 1.0 and the tag 'v1.0.0' 1.0.0: "
+            "the same version under PEP 440") in run.out
+
+
+# --- refusals: exit 1, the exact error, and nothing uploaded -------------------------
+
+
+def test_tag_not_pep440(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    run = action(project, "v1.x", pypiserver)
+    assert run.code == 1
+    assert the_error(run.out) == (
+        "Invalid input",
+        "Tag 'v1.x' does not hold a PEP 440 version after the prefix: '1.x'.",
+        "Tags must look like [v]<version>, for example v1.2.3 (see "
+        "https://packaging.python.org/en/latest/specifications/version-specifiers/).",
+    )
+    assert pypiserver.files() == {}
+    assert run.summary.startswith("### ❌ Invalid input\n\nTag 'v1.x' does not hold")
+
+
+def test_tag_without_prefix(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, tag_prefix="flit-sample-v")
+    assert run.code == 1
+    assert the_error(run.out) == (
+        "Invalid input",
+        "Tag 'v1.0.0' does not start with the tag-prefix 'flit-sample-v'.",
+        "Tags must look like flit-sample-v<version>, for example flit-sample-v1.2.3.",
+    )
+    assert pypiserver.files() == {}
+
+
+def test_branch_ref(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    env = action.env(project, "v1.0.0", pypiserver)
+    env["GITHUB_REF"] = "refs/heads/main"
+    run = action.run(env)
+    assert run.code == 1
+    title, message, hint = the_error(run.out)
+    assert (title, message) == (
+        "Invalid input",
+        "GITHUB_REF is 'refs/heads/main', not a tag: a release is made from a pushed tag.",
+    )
+    assert "on:\n  push:\n    tags: ['v*']" in run.out.replace("%0A", "\n")
+    assert pypiserver.files() == {}
+
+
+def test_lower_version_refused(make_project, index: Index, action) -> None:
+    project = make_project("flit")
+    assert action(project, project.release("2.0.0rc1"), index).code == 0
+    before = index.files()
+    tag = project.release("1.9.0")
+    run = action(project, tag, index)
+    assert run.code == 1
+    assert the_error(run.out) == (
+        "Version refused",
+        "Tag 'v1.9.0' is version 1.9.0, which is not higher than 2.0.0rc1, the highest "
+        "version the index has.",
+        "Versions on an index only go up. Tag a version higher than 2.0.0rc1 (yanked and "
+        "pre-release versions count).",
+    )
+    assert index.files() == before
+    # Refused before building: fast, and nothing in dist.
+    assert not (project.path / "dist").exists()
+
+
+def test_yanked_version_counts(make_project, static_index, action) -> None:
+    static_index.add("flit-sample", "flit_sample-1.0.0.tar.gz")
+    static_index.add("flit-sample", "flit_sample-1.5.0.tar.gz", yanked=True)
+    static_index.add("flit-sample", "flit_sample-1.5.0-py3-none-any.whl", yanked=True)
+    project = make_project("flit")
+    tag = project.release("1.4.0")
+    run = action(project, tag, None, repository_url="http://127.0.0.1:9/",
+                 index_url=static_index.url, password="not-used-token")
+    assert run.code == 1
+    assert the_error(run.out)[1] == (
+        "Tag 'v1.4.0' is version 1.4.0, which is not higher than 1.5.0 (yanked), the "
+        "highest version the index has."
+    )
+
+
+def test_equal_version_with_different_files(make_project, index: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    assert action(project, tag, index).code == 0
+    before = index.files()
+    (project.path / "flit_sample" / "__init__.py").write_text('"""changed."""\nX = 1\n')
+    project.commit("a fix, without bumping the version")
+    shutil.rmtree(project.path / "dist")
+    run = action(project, tag, index)
+    assert run.code == 1
+    assert the_error(run.out) == (
+        "Version refused",
+        "Version 1.0.0 is already on the index, and these files differ from this run's: "
+        "flit_sample-1.0.0-py3-none-any.whl, flit_sample-1.0.0.tar.gz.",
+        "The version was probably not bumped after a change: tag a new version. (Only if "
+        "the build cannot be reproduced, set skip-existing: true.)",
+    )
+    assert index.files() == before
+
+
+def test_project_name_mismatch(make_project, pypiserver: Index, action, tmp_path) -> None:
+    other = make_project("hatchling", folder="other")
+    tag = other.release("1.0.0")
+    assert action(other, tag, pypiserver, dry_run="true").code == 0
+    project = make_project("flit")
+    project.release("1.0.0")
+    shutil.copytree(other.path / "dist", project.path / "dist")
+    run = action(project, tag, pypiserver, build="false")
+    assert run.code == 1
+    assert the_error(run.out) == (
+        "Distribution check failed",
+        "packages-dir 'dist' holds files of another project than 'flit-sample': "
+        "hatch_sample-1.0.0-py3-none-any.whl (project 'hatch-sample'), "
+        "hatch_sample-1.0.0.tar.gz (project 'hatch-sample').",
+        "The project name comes from pyproject.toml's [project] name; publish only that "
+        "project's files, or set working-directory to the right project.",
+    )
+    assert pypiserver.files() == {}
+
+
+def test_built_version_differs_from_tag(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    project.release("1.0.0")
+    project.tag("v1.1.0")  # tagged without bumping pyproject.toml
+    run = action(project, "v1.1.0", pypiserver)
+    assert run.code == 1
+    assert the_error(run.out) == (
+        "Distribution check failed",
+        "The build made version 1.0.0, but tag 'v1.1.0' is version 1.1.0: "
+        "flit_sample-1.0.0-py3-none-any.whl (version 1.0.0), flit_sample-1.0.0.tar.gz "
+        "(version 1.0.0).",
+        "Set the project's version to 1.1.0 before tagging (or, with setuptools-scm or "
+        "hatch-vcs, make sure the tag is on the checked-out commit and the checkout has its "
+        "tags: fetch-depth: 0).",
+    )
+    assert pypiserver.files() == {}
+
+
+def test_stray_file_of_another_version(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    assert action(project, project.release("0.9.0"), pypiserver, dry_run="true").code == 0
+    stale = (project.path / "dist" / "flit_sample-0.9.0-py3-none-any.whl").read_bytes()
+    tag = project.release("1.0.0")
+    assert action(project, tag, pypiserver, dry_run="true").code == 0
+    (project.path / "dist" / "flit_sample-0.9.0-py3-none-any.whl").write_bytes(stale)
+    run = action(project, tag, pypiserver, build="false")
+    assert run.code == 1
+    assert the_error(run.out) == (
+        "Distribution check failed",
+        "packages-dir 'dist' holds files of another version than 1.0.0 (tag 'v1.0.0'): "
+        "flit_sample-0.9.0-py3-none-any.whl (version 0.9.0).",
+        "Only the tagged version's files may be published; remove the others (a stale file "
+        "from an earlier build?).",
+    )
+    assert pypiserver.files() == {}
+
+
+def test_not_a_distribution(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    assert action(project, tag, pypiserver, dry_run="true").code == 0
+    (project.path / "dist" / "notes.txt").write_text("hi")
+    run = action(project, tag, pypiserver, build="false")
+    assert the_error(run.out)[1] == (
+        "packages-dir 'dist' holds files that are not distributions: notes.txt."
+    )
+    assert pypiserver.files() == {}
+
+
+def test_build_into_a_dirty_packages_dir(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    (project.path / "dist").mkdir()
+    (project.path / "dist" / "old.whl").write_text("x")
+    run = action(project, tag, pypiserver)
+    assert run.code == 1
+    assert the_error(run.out)[1] == "packages-dir 'dist' already holds files: old.whl."
+
+
+def test_wrong_token(make_project, index: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, index, password="pypi-wrong-token")
+    assert run.code == 1
+    title, message, hint = the_error(run.out)
+    assert title == "Package index error"
+    assert message.startswith(f"{index.upload_url} refused the credentials (HTTP ")
+    assert message.endswith(") when uploading flit_sample-1.0.0-py3-none-any.whl.")
+    assert hint == (
+        "Check the password secret: the token may be wrong or expired, scoped to another "
+        "project, or used with a user other than '__token__' (PyPI API tokens need user "
+        "__token__)."
+    )
+    assert index.files() == {}
+
+
+def test_index_unreachable(make_project, action) -> None:
+    from conftest import free_port
+
+    port = free_port()
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, None, repository_url=f"http://127.0.0.1:{port}/",
+                 index_url=f"http://127.0.0.1:{port}/simple/", password="not-used-token")
+    assert run.code == 1
+    assert the_error(run.out) == (
+        "Package index error",
+        f"Cannot reach the index at http://127.0.0.1:{port}/simple/flit-sample/: "
+        "ConnectionError.",
+        "Check index-url and that the index is up; nothing was uploaded.",
+    )
+
+
+def test_missing_index_url(make_project, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, None, repository_url="https://pypi.example.com/upload/")
+    assert run.code == 1
+    assert the_error(run.out) == (
+        "Invalid input",
+        "index-url is required for the custom repository-url "
+        "'https://pypi.example.com/upload/'.",
+        "Set index-url to that index's simple API (for a pypiserver "
+        "'https://HOST/simple/', for devpi 'https://HOST/USER/INDEX/+simple/'): the action "
+        "reads it to check versions before uploading.",
+    )
+
+
+def test_bad_boolean(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, dry_run="yes")
+    assert run.code == 1
+    assert the_error(run.out) == (
+        "Invalid input",
+        "Input 'dry-run' must be 'true' or 'false', not 'yes'.",
+        "Write 'dry-run: true' or 'dry-run: false' in the step's 'with:' block.",
+    )
+    assert pypiserver.files() == {}
+
+
+def test_missing_password(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, password="")
+    assert the_error(run.out)[1] == "No password for the index: the password input is empty."
+    assert not (project.path / "dist").exists()
