@@ -52,7 +52,10 @@ def build(
     if uv_available():
         args += ["--installer", "uv"]  # much faster than pip in build's isolated env
     proc = run(
-        [*args, "."], cwd=project_dir, env=child_env, title="Build sdist and wheel",
+        [*args, "."],
+        cwd=project_dir,
+        env=child_env,
+        title="Build sdist and wheel",
         console=console,
     )
     if proc.returncode != 0:

@@ -120,10 +120,10 @@ def append_summary(path: Path, markdown: str) -> None:
     used = path.stat().st_size if path.exists() else 0
     data = markdown.encode("utf-8")
     room = SUMMARY_LIMIT - used
-    if room <= 0:
-        return
     if len(data) > room:
         note = b"\n\n_(summary truncated: the step summary is limited to 1 MiB)_\n"
-        data = data[: max(0, room - len(note))].decode("utf-8", "ignore").encode() + note
+        if room <= len(note):
+            return
+        data = data[: room - len(note)].decode("utf-8", "ignore").encode() + note
     with path.open("ab") as fh:
         fh.write(data)

@@ -88,14 +88,18 @@ def plan(settings: Settings, console: Console, session: requests.Session) -> Pla
         if present or others:
             raise DistributionError(
                 f"packages-dir '{settings.packages_dir}' already holds files: "
-                + ", ".join(p.name for p in [*present, *others]) + ".",
+                + ", ".join(p.name for p in [*present, *others])
+                + ".",
                 "With build: true the action builds into an empty folder so that "
                 "nothing stale is published: delete them, or set build: false to "
                 "publish them as they are.",
             )
         epoch = build(
-            settings.working_directory, settings.packages_dir,
-            commit=settings.github_sha, env=settings.child_env, console=console,
+            settings.working_directory,
+            settings.packages_dir,
+            commit=settings.github_sha,
+            env=settings.child_env,
+            console=console,
         )
     else:
         epoch = None
@@ -111,16 +115,25 @@ def plan(settings: Settings, console: Console, session: requests.Session) -> Pla
             )
         name = names[0]
     check(
-        dists, others, project=name, version=version, tag=settings.tag,
-        built=settings.build, packages_dir=settings.packages_dir, console=console,
+        dists,
+        others,
+        project=name,
+        version=version,
+        tag=settings.tag,
+        built=settings.build,
+        packages_dir=settings.packages_dir,
+        console=console,
     )
     if settings.verify_metadata:
-        twine_check(dists, cwd=settings.working_directory, env=settings.child_env,
-                    console=console)
+        twine_check(dists, cwd=settings.working_directory, env=settings.child_env, console=console)
     project, verdict = checked or _gate(session, settings, name, version)
     steps = decide(
-        dists, project, version, skip_existing=settings.skip_existing,
-        session=session, console=console,
+        dists,
+        project,
+        version,
+        skip_existing=settings.skip_existing,
+        session=session,
+        console=console,
     )
     return Plan(
         project=name,
@@ -134,20 +147,27 @@ def plan(settings: Settings, console: Console, session: requests.Session) -> Pla
 
 
 def publish(
-    plan: Plan, result: Result, settings: Settings, console: Console,
+    plan: Plan,
+    result: Result,
+    settings: Settings,
+    console: Console,
     session: requests.Session,
 ) -> None:
     """Upload what is missing, then confirm the index serves it all. Safe to re-run."""
     to_upload = [s for s in plan.steps if s.action == UPLOAD]
-    with tempfile.TemporaryDirectory(prefix="release-twine-") as tmp, console.group(
-        f"Upload {len(to_upload)} file(s) to {idx.sanitize_url(settings.repository_url)}"
+    with (
+        tempfile.TemporaryDirectory(prefix="release-twine-") as tmp,
+        console.group(
+            f"Upload {len(to_upload)} file(s) to {idx.sanitize_url(settings.repository_url)}"
+        ),
     ):
         for step in plan.steps:
             if step.action != UPLOAD:
                 console.line(f"{step.dist.filename}: already on the index, not uploaded")
         tw = twine_settings(
-            user=settings.user, password=settings.password,
-            repository_url=settings.repository_url, verbose=settings.verbose,
+            user=settings.user,
+            password=settings.password,
+            repository_url=settings.repository_url,
             config_dir=Path(tmp),
         )
         for step in to_upload:
@@ -238,7 +258,8 @@ def summary_markdown(result: Result, settings: Settings) -> str:
     lines.append("")
     if result.error is not None and result.uploaded:
         lines.append(
-            "Uploaded before the failure: " + ", ".join(f"`{f}`" for f in result.uploaded)
+            "Uploaded before the failure: "
+            + ", ".join(f"`{f}`" for f in result.uploaded)
             + ". Re-run the workflow to finish: nothing is uploaded twice."
         )
         lines.append("")

@@ -239,24 +239,43 @@ def build_parser() -> argparse.ArgumentParser:
     on_off = argparse.BooleanOptionalAction
     add("--version", action="version", version=f"%(prog)s {__version__}")
     add("--tag", default="", help="the tag to release (default: from GITHUB_REF)")
-    add("--tag-prefix", default="", help="text before the version in the tag "
-        "(default: an optional 'v')")
+    add(
+        "--tag-prefix",
+        default="",
+        help="text before the version in the tag (default: an optional 'v')",
+    )
     add("--user", default="", help="index user name (default: TWINE_USERNAME or __token__)")
     add("--repository-url", default=PYPI_UPLOAD, help="upload URL (default: PyPI)")
     add("--index-url", default="", help="simple API URL (derived for PyPI and TestPyPI)")
     add("-C", "--working-directory", default=".", help="the project folder (default: .)")
-    add("--packages-dir", default="dist", help="where the files go, relative to the "
-        "project folder (default: dist)")
-    add("--build", action=on_off, default=True, help="build the sdist and wheel "
-        "(--no-build publishes the files already in --packages-dir)")
+    add(
+        "--packages-dir",
+        default="dist",
+        help="where the files go, relative to the project folder (default: dist)",
+    )
+    add(
+        "--build",
+        action=on_off,
+        default=True,
+        help="build the sdist and wheel (--no-build publishes the files already in --packages-dir)",
+    )
     add("--verify-metadata", action=on_off, default=True, help="run twine check --strict")
-    add("--skip-existing", action=on_off, default=False, help="skip a file whose name the "
-        "index already has, even if its content differs")
+    add(
+        "--skip-existing",
+        action=on_off,
+        default=False,
+        help="skip a file whose name the index already has, even if its content differs",
+    )
     add("--dry-run", action=on_off, default=False, help="check everything, upload nothing")
     add("--print-hash", action=on_off, default=True, help="show sha256 of each file")
     add("--verbose", action=on_off, default=False, help="show the tools' full output")
-    add("--github-release", action=on_off, default=False, help="create the GitHub Release "
-        "(token from GITHUB_TOKEN, repository from GITHUB_REPOSITORY)")
+    add(
+        "--github-release",
+        action=on_off,
+        default=False,
+        help="create the GitHub Release "
+        "(token from GITHUB_TOKEN, repository from GITHUB_REPOSITORY)",
+    )
     add("--release-notes", default="", help="a file with the release notes")
     add("--debug", action="store_true", help="show tracebacks for unexpected errors")
     return parser

@@ -79,8 +79,7 @@ def decide(
         if unbuilt:
             parts.append("these files were not made by this run: " + ", ".join(unbuilt))
         raise VersionError(
-            f"Version {version} is already on the index, and "
-            + "; ".join(parts) + ".",
+            f"Version {version} is already on the index, and " + "; ".join(parts) + ".",
             "The version was probably not bumped after a change: tag a new version. "
             "(Only if the build cannot be reproduced, set skip-existing: true.)",
         )
@@ -89,7 +88,7 @@ def decide(
 
 
 def twine_settings(
-    *, user: str, password: str, repository_url: str, verbose: bool, config_dir: Path
+    *, user: str, password: str, repository_url: str, config_dir: Path
 ) -> TwineSettings:
     """twine's settings, with the password held in memory only."""
     return TwineSettings(
@@ -98,7 +97,8 @@ def twine_settings(
         repository_url=repository_url,
         non_interactive=True,
         disable_progress_bar=True,
-        verbose=verbose,
+        # twine's non-verbose failure text advises a --verbose flag users cannot pass.
+        verbose=True,
         # Never read the user's ~/.pypirc: the inputs say where to upload.
         config_file=str(config_dir / "no-pypirc"),
     )
@@ -174,8 +174,7 @@ def confirm(
     if missing:
         raise PackageIndexError(
             "The upload finished, but the index does not list: " + ", ".join(missing) + ".",
-            "The index may be slow to update; re-run later to confirm (nothing is "
-            "uploaded twice).",
+            "The index may be slow to update; re-run later to confirm (nothing is uploaded twice).",
         )
     wrong = []
     with tempfile.TemporaryDirectory(prefix="release-confirm-") as tmp:
@@ -187,7 +186,8 @@ def confirm(
     if wrong:
         raise PackageIndexError(
             "The index serves these files with another sha256 than uploaded: "
-            + ", ".join(wrong) + ".",
+            + ", ".join(wrong)
+            + ".",
             "Something between this runner and the index altered the files; "
             "investigate before using this release.",
         )

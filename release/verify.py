@@ -55,8 +55,7 @@ def _metadata_bytes(path: Path) -> bytes:
     if path.name.endswith(".whl"):
         with zipfile.ZipFile(path) as zf:
             names = [
-                n for n in zf.namelist()
-                if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+                n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
             ]
             if len(names) == 1:
                 return zf.read(names[0])
@@ -122,7 +121,8 @@ def check(
     if others:
         raise DistributionError(
             f"{where} holds files that are not distributions: "
-            + ", ".join(p.name for p in others) + ".",
+            + ", ".join(p.name for p in others)
+            + ".",
             "Only wheels (.whl) and sdists (.tar.gz) are published; remove the others.",
         )
     if not dists:
@@ -135,12 +135,14 @@ def check(
     if foreign:
         raise DistributionError(
             f"{where} holds files of another project than '{project}': "
-            + ", ".join(f"{d.filename} (project '{d.name}')" for d in foreign) + ".",
+            + ", ".join(f"{d.filename} (project '{d.name}')" for d in foreign)
+            + ".",
             "The project name comes from pyproject.toml's [project] name; publish "
             "only that project's files, or set working-directory to the right project.",
         )
     mismatched = [
-        d for d in dists
+        d
+        for d in dists
         if not _same(d.version, version) or not _same(file_version(d.filename) or "", version)
     ]
     if mismatched:
@@ -154,8 +156,7 @@ def check(
                 "commit and the checkout has its tags: fetch-depth: 0).",
             )
         raise DistributionError(
-            f"{where} holds files of another version than {version} (tag '{tag}'): "
-            f"{listing}.",
+            f"{where} holds files of another version than {version} (tag '{tag}'): {listing}.",
             "Only the tagged version's files may be published; remove the others "
             "(a stale file from an earlier build?).",
         )
@@ -181,12 +182,14 @@ def twine_check(
     """``twine check --strict``: the long description renders, metadata is complete."""
     proc = run(
         [sys.executable, "-m", "twine", "check", "--strict", *(str(d.path) for d in dists)],
-        cwd=cwd, env=env, title="twine check --strict", console=console,
+        cwd=cwd,
+        env=env,
+        title="twine check --strict",
+        console=console,
     )
     if proc.returncode != 0:
         raise DistributionError(
-            "twine check --strict failed: the index would reject or mis-render the "
-            "metadata.",
+            "twine check --strict failed: the index would reject or mis-render the metadata.",
             "Fix what the log above names (often the README's markup or a missing "
             "long_description_content_type), or set verify-metadata: false.",
         )

@@ -100,9 +100,22 @@ def pypiserver(tmp_path: Path) -> Iterator[Index]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start(
-        [bin_path("pypi-server"), "run", "-i", "127.0.0.1", "-p", str(port),
-         "-P", str(root / "htpasswd"), "-a", "update", "--disable-fallback", str(pkgs)],
-        f"{url}/simple/", root / "server.log",
+        [
+            bin_path("pypi-server"),
+            "run",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-P",
+            str(root / "htpasswd"),
+            "-a",
+            "update",
+            "--disable-fallback",
+            str(pkgs),
+        ],
+        f"{url}/simple/",
+        root / "server.log",
     )
 
     def files() -> dict[str, str]:
@@ -124,14 +137,24 @@ def devpi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServ
     root = tmp_path_factory.mktemp("devpi")
     subprocess.run(
         [bin_path("devpi-init"), "--serverdir", str(root / "srv"), "--root-passwd", "rootpw"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start(
-        [bin_path("devpi-server"), "--serverdir", str(root / "srv"), "--host", "127.0.0.1",
-         "--port", str(port), "--offline-mode"],
-        f"{url}/+api", root / "server.log",
+        [
+            bin_path("devpi-server"),
+            "--serverdir",
+            str(root / "srv"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--offline-mode",
+        ],
+        f"{url}/+api",
+        root / "server.log",
     )
     yield DevpiServer(url)
     stop(proc)
@@ -143,28 +166,41 @@ def devpi(devpi_server: DevpiServer) -> Index:
     user = "u" + uuid.uuid4().hex[:10]
     base = devpi_server.url
     json_headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    r = requests.put(f"{base}/{user}", json={"password": TOKEN}, headers=json_headers,
-                     auth=("root", "rootpw"), timeout=10)
+    r = requests.put(
+        f"{base}/{user}",
+        json={"password": TOKEN},
+        headers=json_headers,
+        auth=("root", "rootpw"),
+        timeout=10,
+    )
     r.raise_for_status()
-    r = requests.put(f"{base}/{user}/dev", json={"type": "stage", "bases": "",
-                     "volatile": False}, headers=json_headers, auth=(user, TOKEN), timeout=10)
+    r = requests.put(
+        f"{base}/{user}/dev",
+        json={"type": "stage", "bases": "", "volatile": False},
+        headers=json_headers,
+        auth=(user, TOKEN),
+        timeout=10,
+    )
     r.raise_for_status()
 
     def files() -> dict[str, str]:
         out: dict[str, str] = {}
-        r = requests.get(f"{base}/{user}/dev/+simple/", timeout=10,
-                         headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+        r = requests.get(
+            f"{base}/{user}/dev/+simple/",
+            timeout=10,
+            headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        )
         for project in r.json()["projects"]:
             page = requests.get(
-                f"{base}/{user}/dev/+simple/{project['name']}/", timeout=10,
+                f"{base}/{user}/dev/+simple/{project['name']}/",
+                timeout=10,
                 headers={"Accept": "application/vnd.pypi.simple.v1+json"},
             ).json()
             for f in page["files"]:
                 out[f["filename"]] = f["hashes"]["sha256"]
         return out
 
-    return Index("devpi", f"{base}/{user}/dev/", f"{base}/{user}/dev/+simple/", user,
-                 TOKEN, files)
+    return Index("devpi", f"{base}/{user}/dev/", f"{base}/{user}/dev/+simple/", user, TOKEN, files)
 
 
 @pytest.fixture(params=["pypiserver", "devpi"])
@@ -180,13 +216,13 @@ class Project:
         self.path = path
 
     def git(self, *args: str) -> str:
-        return subprocess.run([*GIT, *args], cwd=self.path, check=True,
-                              capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            [*GIT, *args], cwd=self.path, check=True, capture_output=True, text=True
+        ).stdout.strip()
 
     def set_version(self, version: str) -> None:
         py = self.path / "pyproject.toml"
-        py.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"',
-                             py.read_text()))
+        py.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', py.read_text()))
 
     def commit(self, message: str = "change") -> str:
         self.git("add", "-A")
@@ -265,8 +301,13 @@ def parse_outputs(text: str) -> dict[str, str]:
 class Action:
     """Runs the action in-process with exactly the environment a Docker action gets."""
 
-    def __init__(self, tmp_path: Path, uv_cache: Path, monkeypatch: pytest.MonkeyPatch,
-                 capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        uv_cache: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
         self.tmp_path = tmp_path
         self.uv_cache = uv_cache
         self.monkeypatch = monkeypatch
@@ -330,8 +371,12 @@ class Action:
 
 
 @pytest.fixture
-def action(tmp_path: Path, uv_cache: Path, monkeypatch: pytest.MonkeyPatch,
-           capsys: pytest.CaptureFixture[str]) -> Action:
+def action(
+    tmp_path: Path,
+    uv_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Action:
     return Action(tmp_path, uv_cache, monkeypatch, capsys)
 
 
@@ -373,12 +418,22 @@ class FaultyProxy:
                     self.end_headers()
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                r = requests.request(self.command, proxy.target + self.path, data=body,
-                                     headers=headers, timeout=30, allow_redirects=False)
+                r = requests.request(
+                    self.command,
+                    proxy.target + self.path,
+                    data=body,
+                    headers=headers,
+                    timeout=30,
+                    allow_redirects=False,
+                )
                 self.send_response(r.status_code, r.reason)
                 for k, v in r.headers.items():
-                    if k.lower() not in ("transfer-encoding", "content-encoding",
-                                         "content-length", "connection"):
+                    if k.lower() not in (
+                        "transfer-encoding",
+                        "content-encoding",
+                        "content-length",
+                        "connection",
+                    ):
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(r.content)))
                 self.end_headers()
@@ -428,8 +483,9 @@ class StaticIndex:
         page.parent.mkdir(parents=True, exist_ok=True)
         old = page.read_text() if page.exists() else ""
         attr = ' data-yanked=""' if yanked else ""
-        page.write_text(old + f'<a href="../../files/{filename}#sha256={"0" * 64}"{attr}>'
-                        f"{filename}</a>\n")
+        page.write_text(
+            old + f'<a href="../../files/{filename}#sha256={"0" * 64}"{attr}>{filename}</a>\n'
+        )
 
 
 class _QuietFiles(http.server.SimpleHTTPRequestHandler):

@@ -6,8 +6,13 @@ import re
 
 
 def unescape(text: str) -> str:
-    return text.replace("%0A", "\n").replace("%0D", "\r").replace("%3A", ":") \
-        .replace("%2C", ",").replace("%25", "%")
+    return (
+        text.replace("%0A", "\n")
+        .replace("%0D", "\r")
+        .replace("%3A", ":")
+        .replace("%2C", ",")
+        .replace("%25", "%")
+    )
 
 
 def errors(out: str) -> list[tuple[str, str]]:

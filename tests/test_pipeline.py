@@ -29,8 +29,7 @@ def test_publishes_and_reports(make_project, index: Index, action) -> None:
         "version": "1.0.0",
         "tag": "v1.0.0",
         "previous-version": "",
-        "files": json.dumps(["flit_sample-1.0.0-py3-none-any.whl",
-                             "flit_sample-1.0.0.tar.gz"]),
+        "files": json.dumps(["flit_sample-1.0.0-py3-none-any.whl", "flit_sample-1.0.0.tar.gz"]),
         "published": "true",
     }
     assert "## ✅ Published flit-sample 1.0.0" in run.summary
@@ -68,18 +67,16 @@ def test_setuptools_scm_version_from_tag(make_project, devpi: Index, action) -> 
     tag = project.release("3.1.4")
     run = action(project, tag, devpi)
     assert run.code == 0, run.out
-    assert index_names(devpi) == ["scm_sample-3.1.4-py3-none-any.whl",
-                                  "scm_sample-3.1.4.tar.gz"]
+    assert index_names(devpi) == ["scm_sample-3.1.4-py3-none-any.whl", "scm_sample-3.1.4.tar.gz"]
 
 
-def test_dynamic_version_not_on_the_tag_is_refused(make_project, pypiserver: Index,
-                                                   action) -> None:
+def test_dynamic_version_not_on_the_tag_is_refused(make_project, pypiserver: Index, action) -> None:
     project = make_project("scm")
     project.release("3.1.4")
     project.commit("after the tag")  # setuptools-scm now makes a .devN version
     run = action(project, "v3.1.4", pypiserver)
     assert run.code == 1
-    title, message, hint = the_error(run.out)
+    title, message, _hint = the_error(run.out)
     assert title == "Distribution check failed"
     assert message.startswith("The build made version 3.1.5.dev1")
     assert "but tag 'v3.1.4' is version 3.1.4" in message
@@ -97,8 +94,9 @@ def test_dry_run_uploads_nothing(make_project, index: Index, action) -> None:
     assert "| would be uploaded |" in run.summary
 
 
-def test_build_false_publishes_prebuilt_files(make_project, pypiserver: Index, action,
-                                              tmp_path: Path) -> None:
+def test_build_false_publishes_prebuilt_files(
+    make_project, pypiserver: Index, action, tmp_path: Path
+) -> None:
     project = make_project("flit")
     tag = project.release("1.2.0")
     assert action(project, tag, pypiserver, dry_run="true").code == 0
@@ -126,8 +124,10 @@ def test_version_spelling_is_explained(make_project, pypiserver: Index, action) 
     project.release("1.0", tag="v1.0.0")
     run = action(project, "v1.0.0", pypiserver)
     assert run.code == 0, run.out
-    assert ("::notice::The metadata spells the version 1.0 and the tag 'v1.0.0' 1.0.0: "
-            "the same version under PEP 440") in run.out
+    assert (
+        "::notice::The metadata spells the version 1.0 and the tag 'v1.0.0' 1.0.0: "
+        "the same version under PEP 440"
+    ) in run.out
 
 
 # --- refusals: exit 1, the exact error, and nothing uploaded -------------------------
@@ -166,7 +166,7 @@ def test_branch_ref(make_project, pypiserver: Index, action) -> None:
     env["GITHUB_REF"] = "refs/heads/main"
     run = action.run(env)
     assert run.code == 1
-    title, message, hint = the_error(run.out)
+    title, message, _hint = the_error(run.out)
     assert (title, message) == (
         "Invalid input",
         "GITHUB_REF is 'refs/heads/main', not a tag: a release is made from a pushed tag.",
@@ -200,8 +200,14 @@ def test_yanked_version_counts(make_project, static_index, action) -> None:
     static_index.add("flit-sample", "flit_sample-1.5.0-py3-none-any.whl", yanked=True)
     project = make_project("flit")
     tag = project.release("1.4.0")
-    run = action(project, tag, None, repository_url="http://127.0.0.1:9/",
-                 index_url=static_index.url, password="not-used-token")
+    run = action(
+        project,
+        tag,
+        None,
+        repository_url="http://127.0.0.1:9/",
+        index_url=static_index.url,
+        password="not-used-token",
+    )
     assert run.code == 1
     assert the_error(run.out)[1] == (
         "Tag 'v1.4.0' is version 1.4.0, which is not higher than 1.5.0 (yanked), the "
@@ -331,13 +337,18 @@ def test_index_unreachable(make_project, action) -> None:
     port = free_port()
     project = make_project("flit")
     tag = project.release("1.0.0")
-    run = action(project, tag, None, repository_url=f"http://127.0.0.1:{port}/",
-                 index_url=f"http://127.0.0.1:{port}/simple/", password="not-used-token")
+    run = action(
+        project,
+        tag,
+        None,
+        repository_url=f"http://127.0.0.1:{port}/",
+        index_url=f"http://127.0.0.1:{port}/simple/",
+        password="not-used-token",
+    )
     assert run.code == 1
     assert the_error(run.out) == (
         "Package index error",
-        f"Cannot reach the index at http://127.0.0.1:{port}/simple/flit-sample/: "
-        "ConnectionError.",
+        f"Cannot reach the index at http://127.0.0.1:{port}/simple/flit-sample/: ConnectionError.",
         "Check index-url and that the index is up; nothing was uploaded.",
     )
 
@@ -349,8 +360,7 @@ def test_missing_index_url(make_project, action) -> None:
     assert run.code == 1
     assert the_error(run.out) == (
         "Invalid input",
-        "index-url is required for the custom repository-url "
-        "'https://pypi.example.com/upload/'.",
+        "index-url is required for the custom repository-url 'https://pypi.example.com/upload/'.",
         "Set index-url to that index's simple API (for a pypiserver "
         "'https://HOST/simple/', for devpi 'https://HOST/USER/INDEX/+simple/'): the action "
         "reads it to check versions before uploading.",

@@ -1,0 +1,142 @@
+"""Re-runs after a failure finish the job: never duplicate, never corrupt."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import Index
+from helpers import the_error
+
+from release.index import sha256_of
+
+
+def failing_sdists(body: bytes) -> bool:
+    return b'.tar.gz"' in body
+
+
+@pytest.mark.parametrize("kind", ["flit", "setuptools"])
+def test_resume_after_a_failed_sdist_upload(
+    make_project, index: Index, action, faulty_proxy, kind: str
+) -> None:
+    project = make_project(kind)
+    tag = project.release("1.0.0")
+    proxy = faulty_proxy(
+        index.upload_url.rsplit("/", 3)[0] if index.kind == "devpi" else index.upload_url,
+        failing_sdists,
+    )
+    upload_via_proxy = proxy.url + (
+        "/".join(index.upload_url.rsplit("/", 3)[1:]) if index.kind == "devpi" else ""
+    )
+
+    # 1. The sdist upload fails: the wheel is on the index, the run says what is left.
+    first = action(project, tag, index, repository_url=upload_via_proxy)
+    assert first.code == 1
+    assert proxy.failed >= 1  # twine itself retries a 503
+    title, message, _ = the_error(first.out)
+    assert title == "Package index error"
+    assert message.endswith(
+        "refused " + sdist_name(project) + " (HTTP 503 Service Unavailable (injected))."
+    )
+    wheel = wheel_name(project)
+    first_files = index.files()
+    assert list(first_files) == [wheel]
+    assert first.outputs["published"] == "false"
+    assert "## ❌ Release of" in first.summary
+    assert f"| `{sdist_name(project)}` |" in first.summary
+    assert "**not uploaded**" in first.summary
+    assert f"Uploaded before the failure: `{wheel}`" in first.summary
+
+    # 2. The re-run rebuilds, finds the wheel identical, uploads only the sdist.
+    shutil.rmtree(project.path / "dist")
+    second = action(project, tag, index)
+    assert second.code == 0, second.out
+    assert f"{wheel}: already on the index, not uploaded" in second.out
+    files = index.files()
+    assert sorted(files) == sorted([wheel, sdist_name(project)])
+    assert files[wheel] == first_files[wheel]
+    assert files[sdist_name(project)] == sha256_of(project.path / "dist" / sdist_name(project))
+    assert second.outputs["published"] == "true"
+    assert "| Re-run of an existing version | yes |" in second.summary
+
+    # 3. A run on the finished release uploads nothing and succeeds.
+    shutil.rmtree(project.path / "dist")
+    third = action(project, tag, index)
+    assert third.code == 0, third.out
+    assert index.files() == files
+    assert "Upload 0 file(s)" in third.out
+    rebuilt_sdist = sha256_of(project.path / "dist" / sdist_name(project))
+    if kind == "setuptools":
+        # setuptools' sdists are not byte-reproducible: the bytes differ, the content
+        # does not, and that is still a resume.
+        assert rebuilt_sdist != files[sdist_name(project)]
+    else:
+        assert rebuilt_sdist == files[sdist_name(project)]
+    assert "| already on the index |" in third.summary
+
+    # 4. Same version after a code change: refused, naming the differing files.
+    init = next(project.path.glob("**/__init__.py"))
+    init.write_text(init.read_text() + "CHANGED = True\n")
+    project.commit("change without a version bump")
+    shutil.rmtree(project.path / "dist")
+    fourth = action(project, tag, index)
+    assert fourth.code == 1
+    assert the_error(fourth.out)[1] == (
+        "Version 1.0.0 is already on the index, and these files differ from this run's: "
+        f"{wheel}, {sdist_name(project)}."
+    )
+    assert index.files() == files
+
+
+def sdist_name(project) -> str:
+    return (
+        next((project.path / "dist").glob("*.tar.gz")).name
+        if (project.path / "dist").exists()
+        else _names(project)[1]
+    )
+
+
+def wheel_name(project) -> str:
+    return _names(project)[0]
+
+
+def _names(project) -> tuple[str, str]:
+    mod = {"flit_sample", "st_sample"} & {p.name for p in project.path.rglob("*_sample")}
+    stem = mod.pop()
+    return f"{stem}-1.0.0-py3-none-any.whl", f"{stem}-1.0.0.tar.gz"
+
+
+def test_skip_existing_goes_on_with_a_warning(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    assert action(project, tag, pypiserver).code == 0
+    before = pypiserver.files()
+    init = project.path / "flit_sample" / "__init__.py"
+    init.write_text(init.read_text() + "CHANGED = True\n")
+    project.commit("unreproducible")
+    shutil.rmtree(project.path / "dist")
+    run = action(project, tag, pypiserver, skip_existing="true")
+    assert run.code == 0, run.out
+    for name in before:
+        assert (
+            f"::warning title=File skipped::{name} is already on the index with "
+            "different content; skipped because skip-existing is true."
+        ) in run.out
+        assert f"| `{name}` |" in run.summary
+    assert run.summary.count("| skipped: the index has other content (skip-existing) |") == 2
+    assert pypiserver.files() == before
+
+
+def test_index_file_this_run_did_not_build(make_project, devpi: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    assert action(project, tag, devpi).code == 0
+    shutil.rmtree(project.path / "dist")
+    assert action(project, tag, devpi, dry_run="true").code == 0
+    (project.path / "dist" / "flit_sample-1.0.0.tar.gz").unlink()
+    run = action(project, tag, devpi, build="false")
+    assert run.code == 1
+    assert the_error(run.out)[1] == (
+        "Version 1.0.0 is already on the index, and these files were not made by this "
+        "run: flit_sample-1.0.0.tar.gz."
+    )
