@@ -11,6 +11,7 @@ from pathlib import Path
 import requests
 from packaging.version import Version
 
+from . import github
 from . import index as idx
 from .build import build
 from .errors import DistributionError, InputError, ReleaseError
@@ -33,6 +34,7 @@ class Plan:
     resume: bool
     steps: list[Step]
     source_date_epoch: str | None
+    release: github.ReleasePlan | None
 
 
 @dataclasses.dataclass
@@ -42,6 +44,7 @@ class Result:
     plan: Plan | None = None
     uploaded: list[str] = dataclasses.field(default_factory=list)
     confirmed: bool = False
+    release: github.ReleaseResult = dataclasses.field(default_factory=github.ReleaseResult)
     error: BaseException | None = None
 
 
@@ -135,6 +138,20 @@ def plan(settings: Settings, console: Console, session: requests.Session) -> Pla
         session=session,
         console=console,
     )
+    release = None
+    if settings.github_release:
+        with console.group(f"Check GitHub: {settings.github_repository}, tag {settings.tag}"):
+            release = github.preflight(
+                github_client(settings),
+                repository=settings.github_repository,
+                tag=settings.tag,
+                tag_prefix=settings.tag_prefix,
+                sha=settings.github_sha,
+                version=version,
+                previous=verdict.previous,
+                workdir=settings.working_directory,
+                notes_file=settings.release_notes,
+            )
     return Plan(
         project=name,
         version=version,
@@ -143,6 +160,19 @@ def plan(settings: Settings, console: Console, session: requests.Session) -> Pla
         resume=verdict.resume,
         steps=steps,
         source_date_epoch=epoch,
+        release=release,
+    )
+
+
+def github_client(settings: Settings) -> github.Client:
+    if not settings.github_token:
+        raise InputError(
+            "github-release is true, but github-token is empty.",
+            "Leave github-token at its default (${{ github.token }}) and give the job "
+            "'permissions: contents: write', or set github-release: false.",
+        )
+    return github.client(
+        settings.github_token, settings.github_api_url, settings.github_write_interval
     )
 
 
@@ -179,6 +209,18 @@ def publish(
         session,
     )
     result.confirmed = True
+    if plan.release is not None:
+        files = [(s.dist.filename, s.dist.sha256, s.dist.path) for s in plan.steps]
+        with console.group(f"GitHub Release {plan.tag}"), github.assets_for(files) as assets:
+            github.publish(
+                github_client(settings),
+                plan.release,
+                assets,
+                token=settings.github_token,
+                session=session,
+                result=result.release,
+            )
+            console.line(f"Release: {result.release.url}")
 
 
 def run(settings: Settings, console: Console) -> int:
@@ -227,7 +269,9 @@ def summary_markdown(result: Result, settings: Settings) -> str:
     plan = result.plan
     assert plan is not None
     head = f"{plan.project} {plan.version}"
-    if result.error is not None:
+    if result.error is not None and result.confirmed:
+        title = f"⚠️ {head} is on the index, but the GitHub Release did not finish"
+    elif result.error is not None:
         title = f"❌ Release of {head} did not finish"
     elif settings.dry_run:
         title = f"🔍 Dry run: {head} is ready to publish"
@@ -244,6 +288,7 @@ def summary_markdown(result: Result, settings: Settings) -> str:
         f"| Previous version | {previous} |",
         f"| Index | {idx.sanitize_url(settings.index_url)} |",
         f"| Re-run of an existing version | {'yes' if plan.resume else 'no'} |",
+        f"| GitHub Release | {_release_cell(result, settings)} |",
         "",
     ]
     hashed = settings.print_hash
@@ -266,6 +311,21 @@ def summary_markdown(result: Result, settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def _release_cell(result: Result, settings: Settings) -> str:
+    plan = result.plan
+    assert plan is not None
+    if plan.release is None:
+        return "not made (github-release: false)"
+    notes = f"notes: {plan.release.notes_source or 'none'}"
+    if result.release.url and result.error is None and result.confirmed:
+        return f"[{plan.tag}]({result.release.url}) ({notes})"
+    if settings.dry_run:
+        kind = "pre-release" if plan.release.prerelease else "release"
+        latest = ", latest" if plan.release.make_latest else ""
+        return f"would be made: {kind}{latest} ({notes})"
+    return "**not finished**: re-run the workflow to finish it"
+
+
 def outputs(result: Result) -> dict[str, str]:
     plan = result.plan
     assert plan is not None
@@ -275,6 +335,8 @@ def outputs(result: Result) -> dict[str, str]:
         "previous-version": str(plan.previous) if plan.previous else "",
         "files": json.dumps([s.dist.filename for s in plan.steps]),
         "published": "true" if result.confirmed else "false",
+        "release-url": result.release.url,
+        "release-id": str(result.release.id) if result.release.id else "",
     }
 
 

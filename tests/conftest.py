@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from fake_github import FakeGitHub
 
 from release.__main__ import main
 
@@ -27,6 +28,9 @@ REPO = Path(__file__).resolve().parent.parent
 PROJECTS = Path(__file__).resolve().parent / "projects"
 # Looks like a PyPI token so that any leak is easy to spot.
 TOKEN = "pypi-AgEIcHlwaS5vcmc-TEST-SECRET-9f8e7d6c5b4a"
+GITHUB_TOKEN = "ghs_test-github-token-0123456789"
+OCTOKIT_OPENAPI = "23.0.2"  # @octokit/openapi, pinned
+CACHE = Path(os.environ.get("RELEASE_TEST_CACHE", Path.home() / ".cache" / "release-action-tests"))
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.invalid"]
 
 
@@ -314,7 +318,14 @@ class Action:
         self.capsys = capsys
         self.runs = 0
 
-    def env(self, project: Project, tag: str, index: Index | None, **inputs: str) -> dict[str, str]:
+    def env(
+        self,
+        project: Project,
+        tag: str,
+        index: Index | None,
+        github: FakeGitHub | None = None,
+        **inputs: str,
+    ) -> dict[str, str]:
         self.runs += 1
         files = self.tmp_path / f"file_commands_{self.runs}"
         files.mkdir()
@@ -343,8 +354,15 @@ class Action:
                 env[passthrough] = os.environ[passthrough]
         for name, default in action_defaults().items():
             env[f"INPUT_{name.upper()}"] = default
-        env["INPUT_GITHUB-TOKEN"] = "ghs_test-github-token-0123456789"
+        env["INPUT_GITHUB-TOKEN"] = GITHUB_TOKEN
         env["INPUT_GITHUB-RELEASE"] = "false"
+        if github is not None:
+            env["INPUT_GITHUB-RELEASE"] = "true"
+            env["GITHUB_API_URL"] = github.api
+            env["RELEASE_GITHUB_WRITE_INTERVAL"] = "0"  # PyGithub's write throttle
+            repo = github.repos.get(env["GITHUB_REPOSITORY"])
+            if repo is not None and tag not in repo.tags:
+                repo.tags[tag] = env["GITHUB_SHA"]
         if index is not None:
             env["INPUT_REPOSITORY-URL"] = index.upload_url
             env["INPUT_INDEX-URL"] = index.simple_url
@@ -366,8 +384,15 @@ class Action:
             Path(env["GITHUB_STEP_SUMMARY"]).read_text(),
         )
 
-    def __call__(self, project: Project, tag: str, index: Index | None, **inputs: str) -> Run:
-        return self.run(self.env(project, tag, index, **inputs))
+    def __call__(
+        self,
+        project: Project,
+        tag: str,
+        index: Index | None,
+        github: FakeGitHub | None = None,
+        **inputs: str,
+    ) -> Run:
+        return self.run(self.env(project, tag, index, github, **inputs))
 
 
 @pytest.fixture
@@ -500,3 +525,49 @@ def static_index(tmp_path: Path) -> Iterator[StaticIndex]:
     yield idx
     idx.server.shutdown()
     idx.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def github_spec() -> dict[str, Any]:
+    """GitHub's OpenAPI description, from the pinned npm package (fetched once)."""
+    import json
+    import tarfile
+
+    target = CACHE / f"octokit-openapi-{OCTOKIT_OPENAPI}" / "api.github.com.json"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError("npm is needed to fetch @octokit/openapi (apt-get install npm)")
+        subprocess.run(
+            [
+                npm,
+                "pack",
+                f"@octokit/openapi@{OCTOKIT_OPENAPI}",
+                "--silent",
+                "--pack-destination",
+                str(target.parent),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        tgz = next(target.parent.glob("*.tgz"))
+        with tarfile.open(tgz) as tf:
+            member = tf.extractfile("package/generated/api.github.com.json")
+            assert member is not None
+            target.write_bytes(member.read())
+        tgz.unlink()
+    return json.loads(target.read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def github(github_spec: dict[str, Any]) -> Iterator[FakeGitHub]:
+    """The fake GitHub with the sample repository and a token that may write."""
+    fake = FakeGitHub(github_spec)
+    fake.add_repo("octo-org/sample")
+    fake.tokens[GITHUB_TOKEN] = "write"
+    yield fake
+    fake.close()
+    assert not fake.invalid, "requests that GitHub's OpenAPI description refuses:\n" + "\n".join(
+        fake.invalid
+    )

@@ -31,6 +31,8 @@ def test_publishes_and_reports(make_project, index: Index, action) -> None:
         "previous-version": "",
         "files": json.dumps(["flit_sample-1.0.0-py3-none-any.whl", "flit_sample-1.0.0.tar.gz"]),
         "published": "true",
+        "release-url": "",
+        "release-id": "",
     }
     assert "## ✅ Published flit-sample 1.0.0" in run.summary
     for name, sha in built.items():

@@ -4,31 +4,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import TOKEN, Index
+from conftest import GITHUB_TOKEN, TOKEN, Index
 
 
-def test_token_never_leaks(make_project, index: Index, action, spawned, tmp_path: Path) -> None:
+def test_token_never_leaks(
+    make_project, index: Index, github, action, spawned, tmp_path: Path
+) -> None:
     project = make_project("flit")
     tag = project.release("1.0.0")
-    env = action.env(project, tag, index, verbose="true")
+    env = action.env(project, tag, index, github, verbose="true")
     spawned.clear()  # only what the action starts
     run = action.run(env)
     assert run.code == 0, run.out
-    # The mask comes first, before any other line.
-    assert run.out.splitlines()[0] == f"::add-mask::{TOKEN}"
-    assert TOKEN not in "\n".join(run.out.splitlines()[1:])
-    assert TOKEN not in run.summary
-    assert TOKEN not in str(run.outputs)
+    assert github.release_for("octo-org/sample", tag)["draft"] is False
+    # The masks come first, before any other line.
+    assert run.out.splitlines()[:2] == [f"::add-mask::{TOKEN}", f"::add-mask::{GITHUB_TOKEN}"]
+    for secret in (TOKEN, GITHUB_TOKEN):
+        assert secret not in "\n".join(run.out.splitlines()[2:])
+        assert secret not in run.summary
+        assert secret not in str(run.outputs)
     # Nothing the run left on disk holds it (the project, HOME, the file commands).
     for path in tmp_path.rglob("*"):
         if path.is_file() and "pypiserver" not in path.parts and path.name != "htpasswd":
             assert TOKEN.encode() not in path.read_bytes(), path
+            assert GITHUB_TOKEN.encode() not in path.read_bytes(), path
     # No child process saw it, in its arguments or its environment.
     assert spawned, "the run started no processes?"
     for _executable, args, _cwd, env in spawned:
-        assert TOKEN not in " ".join(map(str, args))
         assert env is not None, f"{args} inherited the whole environment"
-        assert TOKEN not in " ".join(f"{k}={v}" for k, v in env.items())
+        for secret in (TOKEN, GITHUB_TOKEN):
+            assert secret not in " ".join(map(str, args))
+            assert secret not in " ".join(f"{k}={v}" for k, v in env.items())
 
 
 def test_wrong_token_not_echoed(make_project, pypiserver: Index, action) -> None:

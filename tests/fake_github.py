@@ -1,0 +1,476 @@
+"""A fake GitHub REST API on 127.0.0.1 that keeps state and validates every request it
+receives against GitHub's published OpenAPI description (@octokit/openapi).
+
+It serves the API under /api/v3 and uploads under /api/uploads, the way GitHub
+Enterprise Server lays them out, so the GITHUB_API_URL path works too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.server
+import itertools
+import json
+import re
+import threading
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from openapi_core import Config, OpenAPI
+from openapi_core.contrib.requests import RequestsOpenAPIRequest
+
+UPLOAD_PATH = "/repos/{owner}/{repo}/releases/{release_id}/assets"
+NOW = "2026-11-21T00:00:00Z"
+
+
+def openapi_for(spec: dict[str, Any], api: str, uploads: str) -> OpenAPI:
+    """The spec with its servers pointed at the fake."""
+    spec = dict(spec)
+    spec["servers"] = [{"url": api}]
+    paths = dict(spec["paths"])
+    item = dict(paths[UPLOAD_PATH])
+    item["post"] = dict(item["post"], servers=[{"url": uploads}])
+    paths[UPLOAD_PATH] = item
+    spec["paths"] = paths
+    return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
+
+
+@dataclasses.dataclass
+class Repo:
+    owner: str
+    name: str
+    id: int
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)  # tag -> commit sha
+    annotated: set[str] = dataclasses.field(default_factory=set)
+    releases: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    assets: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    contents: dict[int, bytes] = dataclasses.field(default_factory=dict)
+    immutable: bool = False
+
+
+Fault = Callable[[str, str], tuple[int, dict[str, str], dict[str, Any]] | None]
+
+
+class FakeGitHub:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        fake = self
+        self.lock = threading.Lock()
+        self.repos: dict[str, Repo] = {}
+        self.tokens: dict[str, str] = {}  # token -> "write" or "read"
+        self.log: list[tuple[str, str]] = []
+        self.invalid: list[str] = []
+        self.faults: list[Fault] = []
+        self.digests = True
+        self.on_publish: Callable[[dict[str, Any]], None] | None = None
+        self.ids = itertools.count(1000)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, headers, payload = fake.handle(
+                    self.command, self.path, dict(self.headers), body
+                )
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                headers.setdefault("Content-Type", "application/json; charset=utf-8")
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = handle_any
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.api = f"{self.base}/api/v3"
+        self.uploads = f"{self.base}/api/uploads"
+        self.openapi = openapi_for(spec, self.api, self.uploads)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- state set-up ----------------------------------------------------------------
+
+    def add_repo(self, full_name: str, *, immutable: bool = False) -> Repo:
+        owner, name = full_name.split("/")
+        repo = Repo(owner, name, next(self.ids), immutable=immutable)
+        self.repos[full_name] = repo
+        return repo
+
+    def add_release(
+        self,
+        full_name: str,
+        tag: str,
+        *,
+        draft: bool = False,
+        prerelease: bool = False,
+        body: str = "",
+    ) -> dict[str, Any]:
+        repo = self.repos[full_name]
+        rel = self._release(
+            repo,
+            {"tag_name": tag, "name": tag, "body": body, "draft": draft, "prerelease": prerelease},
+        )
+        return rel
+
+    def add_asset(self, full_name: str, release_id: int, name: str, content: bytes) -> None:
+        repo = self.repos[full_name]
+        self._asset(repo, release_id, name, content)
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [(m, p) for m, p in self.log if m != "GET"]
+
+    # --- request handling --------------------------------------------------------------
+
+    def validate(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        # OpenAPI path parameters cannot hold "/", but GitHub's git ref {ref} does
+        # ("tags/v1.0"): encode it so the path matches the one parameter it is.
+        checked = re.sub(
+            r"(/git/ref/)(.+?)(\?|$)",
+            lambda m: m.group(1) + urllib.parse.quote(m.group(2), safe="") + m.group(3),
+            path,
+        )
+        request = requests.Request(
+            method, self.base + checked, headers=headers, data=body or None
+        ).prepare()
+        try:
+            self.openapi.validate_request(RequestsOpenAPIRequest(request))
+        except Exception as exc:
+            detail = getattr(exc, "__cause__", None) or exc
+            self.invalid.append(f"{method} {path}: {type(exc).__name__}: {exc} {detail}")
+
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
+        with self.lock:
+            path = urllib.parse.urlsplit(raw_path).path
+            self.log.append((method, path))
+            self.validate(method, raw_path, headers, body)
+            for fault in self.faults:
+                hit = fault(method, path)
+                if hit is not None:
+                    return hit
+            auth = headers.get("Authorization", "")
+            token = auth.split(" ", 1)[1] if " " in auth else ""
+            if token not in self.tokens:
+                return (
+                    401,
+                    {},
+                    {
+                        "message": "Bad credentials",
+                        "documentation_url": "https://docs.github.com/rest",
+                    },
+                )
+            try:
+                return self.route(method, raw_path, headers, body, self.tokens[token])
+            except KeyError:
+                return (
+                    404,
+                    {},
+                    {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"},
+                )
+
+    def route(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes, access: str
+    ) -> tuple[int, dict[str, str], Any]:
+        split = urllib.parse.urlsplit(raw_path)
+        query = dict(urllib.parse.parse_qsl(split.query))
+        m = re.match(r"^/api/(v3|uploads)/repos/([^/]+)/([^/]+)(/.*)?$", split.path)
+        if not m:
+            raise KeyError(raw_path)
+        repo = self.repos[f"{m.group(2)}/{m.group(3)}"]
+        rest = m.group(4) or ""
+        data = json.loads(body) if body and m.group(1) == "v3" else {}
+        # Every non-GET needs contents: write, generate-notes included.
+        if method != "GET" and access != "write":
+            return (
+                403,
+                {"X-Accepted-GitHub-Permissions": "contents=write"},
+                {
+                    "message": "Resource not accessible by integration",
+                    "documentation_url": "https://docs.github.com/rest",
+                    "status": "403",
+                },
+            )
+        if method == "GET" and rest == "":
+            return 200, {}, self._repo_json(repo)
+        if method == "GET" and (t := re.match(r"^/git/ref/tags/(.+)$", rest)):
+            tag = urllib.parse.unquote(t.group(1))
+            sha = repo.tags[tag]
+            if tag in repo.annotated:
+                tag_sha = hashlib.sha1(tag.encode()).hexdigest()  # noqa: S324 - an id
+                obj = {
+                    "sha": tag_sha,
+                    "type": "tag",
+                    "url": f"{self._repo_url(repo)}/git/tags/{tag_sha}",
+                }
+            else:
+                obj = {
+                    "sha": sha,
+                    "type": "commit",
+                    "url": f"{self._repo_url(repo)}/git/commits/{sha}",
+                }
+            return (
+                200,
+                {},
+                {
+                    "ref": f"refs/tags/{tag}",
+                    "node_id": "REF",
+                    "url": f"{self._repo_url(repo)}/git/refs/tags/{tag}",
+                    "object": obj,
+                },
+            )
+        if method == "GET" and (t := re.match(r"^/git/tags/([0-9a-f]+)$", rest)):
+            for tag in repo.annotated:
+                if hashlib.sha1(tag.encode()).hexdigest() == t.group(1):  # noqa: S324
+                    sha = repo.tags[tag]
+                    return (
+                        200,
+                        {},
+                        {
+                            "sha": t.group(1),
+                            "tag": tag,
+                            "message": tag,
+                            "node_id": "TAG",
+                            "url": f"{self._repo_url(repo)}/git/tags/{t.group(1)}",
+                            "object": {
+                                "sha": sha,
+                                "type": "commit",
+                                "url": f"{self._repo_url(repo)}/git/commits/{sha}",
+                            },
+                            "tagger": {"name": "t", "email": "t@example.invalid", "date": NOW},
+                            "verification": {
+                                "verified": False,
+                                "reason": "unsigned",
+                                "signature": None,
+                                "payload": None,
+                                "verified_at": None,
+                            },
+                        },
+                    )
+            raise KeyError(rest)
+        if method == "POST" and rest == "/releases/generate-notes":
+            return (
+                200,
+                {},
+                {
+                    "name": data["tag_name"],
+                    "body": f"## What's Changed\n* Generated notes for {data['tag_name']}",
+                },
+            )
+        if method == "GET" and rest == "/releases":
+            page = int(query.get("page", "1"))
+            items = sorted(repo.releases.values(), key=lambda r: -r["id"])
+            return 200, {}, [self._release_json(repo, r) for r in items] if page == 1 else []
+        if method == "POST" and rest == "/releases":
+            published = [
+                r
+                for r in repo.releases.values()
+                if r["tag_name"] == data["tag_name"] and not r["draft"]
+            ]
+            if published:
+                return (
+                    422,
+                    {},
+                    {
+                        "message": "Validation Failed",
+                        "errors": [
+                            {"resource": "Release", "code": "already_exists", "field": "tag_name"}
+                        ],
+                        "documentation_url": "https://docs.github.com/rest",
+                    },
+                )
+            rel = self._release(repo, data)
+            return 201, {}, self._release_json(repo, rel)
+        if (r := re.match(r"^/releases/(\d+)$", rest)) and method == "GET":
+            return 200, {}, self._release_json(repo, repo.releases[int(r.group(1))])
+        if (r := re.match(r"^/releases/(\d+)$", rest)) and method == "PATCH":
+            rel = repo.releases[int(r.group(1))]
+            was_draft = rel["draft"]
+            for key in ("tag_name", "name", "body", "draft", "prerelease", "make_latest"):
+                if key in data:
+                    rel[key] = data[key]
+            if was_draft and not rel["draft"]:
+                rel["published_at"] = NOW
+                if repo.immutable:
+                    rel["immutable"] = True
+                if self.on_publish:
+                    self.on_publish(rel)
+            return 200, {}, self._release_json(repo, rel)
+        if r := re.match(r"^/releases/(\d+)/assets$", rest):
+            rel = repo.releases[int(r.group(1))]
+            if method == "GET":
+                return (
+                    200,
+                    {},
+                    [
+                        self._asset_json(repo, a)
+                        for a in repo.assets.values()
+                        if a["release_id"] == rel["id"]
+                    ],
+                )
+            if method == "POST":
+                if rel.get("immutable"):
+                    return (
+                        422,
+                        {},
+                        {
+                            "message": "Cannot upload assets to an immutable release.",
+                            "documentation_url": "https://docs.github.com/rest",
+                        },
+                    )
+                name = query["name"]
+                if any(
+                    a["name"] == name and a["release_id"] == rel["id"] for a in repo.assets.values()
+                ):
+                    return (
+                        422,
+                        {},
+                        {
+                            "message": "Validation Failed",
+                            "errors": [
+                                {
+                                    "resource": "ReleaseAsset",
+                                    "code": "already_exists",
+                                    "field": "name",
+                                }
+                            ],
+                        },
+                    )
+                asset = self._asset(repo, rel["id"], name, body)
+                return 201, {}, self._asset_json(repo, asset)
+        if r := re.match(r"^/releases/assets/(\d+)$", rest):
+            asset = repo.assets[int(r.group(1))]
+            if method == "GET" and "octet-stream" in headers.get("Accept", ""):
+                return 200, {"Content-Type": "application/octet-stream"}, repo.contents[asset["id"]]
+            if method == "GET":
+                return 200, {}, self._asset_json(repo, asset)
+            if method == "DELETE":
+                del repo.assets[asset["id"]]
+                return 204, {}, b""
+        raise KeyError(rest)
+
+    # --- JSON shapes -------------------------------------------------------------------
+
+    def _repo_url(self, repo: Repo) -> str:
+        return f"{self.api}/repos/{repo.owner}/{repo.name}"
+
+    def _repo_json(self, repo: Repo) -> dict[str, Any]:
+        return {
+            "id": repo.id,
+            "node_id": "R",
+            "name": repo.name,
+            "full_name": f"{repo.owner}/{repo.name}",
+            "private": False,
+            "owner": {"login": repo.owner, "id": 1, "type": "Organization"},
+            "html_url": f"https://github.example/{repo.owner}/{repo.name}",
+            "url": self._repo_url(repo),
+            "default_branch": "main",
+        }
+
+    def _release(self, repo: Repo, data: dict[str, Any]) -> dict[str, Any]:
+        rid = next(self.ids)
+        rel = {
+            "id": rid,
+            "tag_name": data["tag_name"],
+            "name": data.get("name"),
+            "body": data.get("body"),
+            "draft": bool(data.get("draft")),
+            "prerelease": bool(data.get("prerelease")),
+            "make_latest": data.get("make_latest", "true"),
+            "published_at": None if data.get("draft") else NOW,
+            "immutable": bool(repo.immutable and not data.get("draft")),
+        }
+        repo.releases[rid] = rel
+        return rel
+
+    def _release_json(self, repo: Repo, rel: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self._repo_url(repo)}/releases/{rel['id']}"
+        return {
+            **{
+                k: rel[k]
+                for k in (
+                    "id",
+                    "tag_name",
+                    "name",
+                    "body",
+                    "draft",
+                    "prerelease",
+                    "published_at",
+                    "immutable",
+                )
+            },
+            "url": url,
+            "assets_url": f"{url}/assets",
+            "node_id": "RE",
+            "upload_url": f"{self.uploads}/repos/{repo.owner}/{repo.name}/releases/"
+            f"{rel['id']}/assets{{?name,label}}",
+            "html_url": f"https://github.example/{repo.owner}/{repo.name}/releases/tag/"
+            f"{rel['tag_name']}",
+            "tarball_url": None,
+            "zipball_url": None,
+            "created_at": NOW,
+            "target_commitish": "main",
+            "author": {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"},
+            "assets": [
+                self._asset_json(repo, a)
+                for a in repo.assets.values()
+                if a["release_id"] == rel["id"]
+            ],
+        }
+
+    def _asset(self, repo: Repo, release_id: int, name: str, content: bytes) -> dict[str, Any]:
+        aid = next(self.ids)
+        asset = {
+            "id": aid,
+            "name": name,
+            "release_id": release_id,
+            "size": len(content),
+            "sha256": hashlib.sha256(content).hexdigest(),
+        }
+        repo.assets[aid] = asset
+        repo.contents[aid] = content
+        return asset
+
+    def _asset_json(self, repo: Repo, asset: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": asset["id"],
+            "name": asset["name"],
+            "node_id": "RA",
+            "label": "",
+            "state": "uploaded",
+            "content_type": "application/octet-stream",
+            "size": asset["size"],
+            "download_count": 0,
+            "digest": f"sha256:{asset['sha256']}" if self.digests else None,
+            "url": f"{self._repo_url(repo)}/releases/assets/{asset['id']}",
+            "browser_download_url": f"https://github.example/{repo.owner}/"
+            f"{repo.name}/releases/download/{asset['name']}",
+            "created_at": NOW,
+            "updated_at": NOW,
+            "uploader": None,
+        }
+
+    def release_for(self, full_name: str, tag: str) -> dict[str, Any]:
+        found = [r for r in self.repos[full_name].releases.values() if r["tag_name"] == tag]
+        assert len(found) == 1, found
+        return found[0]
+
+    def assets_of(self, full_name: str, release_id: int) -> dict[str, bytes]:
+        repo = self.repos[full_name]
+        return {
+            a["name"]: repo.contents[a["id"]]
+            for a in repo.assets.values()
+            if a["release_id"] == release_id
+        }

@@ -1,0 +1,431 @@
+"""The GitHub Release, through PyGithub, against a fake GitHub that validates every
+request against GitHub's OpenAPI description."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from typing import Any
+
+import pytest
+from conftest import GITHUB_TOKEN, Index
+from fake_github import FakeGitHub
+from helpers import the_error
+
+REPO = "octo-org/sample"
+CHANGELOG = """# Changelog
+
+## [Unreleased]
+
+- Work in progress.
+
+## [1.0.0] - 2026-11-20
+
+### Added
+- The first release.
+
+## [0.9.0] - 2026-10-01
+
+- A preview.
+"""
+
+
+def watch(github: FakeGitHub, index: Index) -> list[tuple[str, str, int]]:
+    """Record, for each write GitHub receives, how many files the index had then."""
+    seen: list[tuple[str, str, int]] = []
+    faults = github.faults
+
+    def record(method: str, path: str) -> None:
+        if method != "GET":
+            seen.append((method, path.rsplit("/", 1)[-1], len(index.files())))
+
+    faults.append(lambda m, p: record(m, p))  # type: ignore[func-returns-value]
+    return seen
+
+
+def test_first_release(make_project, pypiserver: Index, github: FakeGitHub, action) -> None:
+    project = make_project("flit")
+    (project.path / "CHANGELOG.md").write_text(CHANGELOG)
+    tag = project.release("1.0.0")
+    seen = watch(github, pypiserver)
+    run = action(project, tag, pypiserver, github)
+    assert run.code == 0, run.out
+    release = github.release_for(REPO, tag)
+    assert release["draft"] is False
+    assert release["prerelease"] is False
+    assert release["make_latest"] == "true"
+    assert release["name"] == "v1.0.0"
+    assert release["body"] == "### Added\n- The first release."
+    assets = github.assets_of(REPO, release["id"])
+    files = pypiserver.files()
+    assert sorted(assets) == sorted([*files, "SHA256SUMS"])
+    for name, sha in files.items():
+        assert hashlib.sha256(assets[name]).hexdigest() == sha
+    assert assets["SHA256SUMS"].decode() == "".join(
+        f"{sha}  {name}\n" for name, sha in sorted(files.items())
+    )
+    # Order: the permission probe before any upload; everything else after the index
+    # confirmed both files.
+    assert seen[0] == ("POST", "generate-notes", 0)
+    assert all(n == 2 for _, _, n in seen[1:]), seen
+    assert [m for m, *_ in seen[1:]] == ["POST", "POST", "POST", "POST", "PATCH"]
+    url = f"https://github.example/{REPO}/releases/tag/v1.0.0"
+    assert run.outputs["release-url"] == url
+    assert run.outputs["release-id"] == str(release["id"])
+    assert f"| GitHub Release | [v1.0.0]({url}) (notes: CHANGELOG.md) |" in run.summary
+
+
+def test_prerelease_is_not_latest(make_project, pypiserver, github, action) -> None:
+    project = make_project("flit")
+    tag = project.release("2.0.0rc1")
+    run = action(project, tag, pypiserver, github)
+    assert run.code == 0, run.out
+    release = github.release_for(REPO, tag)
+    assert release["prerelease"] is True
+    assert release["make_latest"] == "false"
+    # No changelog: GitHub's generated notes.
+    assert release["body"] == "## What's Changed\n* Generated notes for v2.0.0rc1"
+
+
+def test_backport_is_not_latest(make_project, pypiserver, github, action) -> None:
+    github.add_release(REPO, "v3.0.0")
+    project = make_project("flit")
+    tag = project.release("2.1.0")
+    run = action(project, tag, pypiserver, github)
+    assert run.code == 0, run.out
+    release = github.release_for(REPO, tag)
+    assert release["prerelease"] is False
+    assert release["make_latest"] == "false"
+
+
+def test_existing_draft_is_reused(make_project, pypiserver, github, action) -> None:
+    draft = github.add_release(REPO, "v1.0.0", draft=True, body="Notes a maintainer wrote.")
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, github)
+    assert run.code == 0, run.out
+    release = github.release_for(REPO, tag)
+    assert release["id"] == draft["id"]
+    assert release["draft"] is False
+    assert release["body"] == "Notes a maintainer wrote."
+    assert len(github.assets_of(REPO, draft["id"])) == 3
+
+
+def test_rerun_finishes_a_half_made_release(make_project, pypiserver, github, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    calls = {"n": 0}
+
+    def break_third_asset(method: str, path: str) -> Any:
+        if method == "POST" and path.endswith("/assets"):
+            calls["n"] += 1
+            if calls["n"] >= 3:
+                return 500, {}, {"message": "Server Error"}
+        return None
+
+    github.faults.append(break_third_asset)
+    first = action(project, tag, pypiserver, github)
+    assert first.code == 1
+    title, message, _ = the_error(first.out)
+    assert title == "GitHub release failed"
+    assert message.startswith("GitHub answered HTTP 500 while attaching ")
+    # The upload itself is done and says so.
+    assert first.outputs["published"] == "true"
+    assert len(pypiserver.files()) == 2
+    assert (
+        "## ⚠️ flit-sample 1.0.0 is on the index, but the GitHub Release did not finish"
+        in first.summary
+    )
+    assert (
+        "| GitHub Release | **not finished**: re-run the workflow to finish it |" in first.summary
+    )
+    release = github.release_for(REPO, tag)
+    assert release["draft"] is True  # nothing public is half-done
+    attached = github.assets_of(REPO, release["id"])
+    assert len(attached) == 2
+
+    github.faults.remove(break_third_asset)
+    shutil.rmtree(project.path / "dist")
+    before = len(github.writes())
+    second = action(project, tag, pypiserver, github)
+    assert second.code == 0, second.out
+    release = github.release_for(REPO, tag)
+    assert release["draft"] is False
+    assert len(github.assets_of(REPO, release["id"])) == 3
+    new_writes = [p.rsplit("/", 1)[-1] for m, p in github.writes()[before:]]
+    assert new_writes == ["generate-notes", "assets", str(release["id"])]
+
+    # A third run has nothing left to do on either side.
+    shutil.rmtree(project.path / "dist")
+    before = len(github.writes())
+    third = action(project, tag, pypiserver, github)
+    assert third.code == 0, third.out
+    assert [p.rsplit("/", 1)[-1] for m, p in github.writes()[before:]] == ["generate-notes"]
+
+
+@pytest.mark.parametrize("digests", [True, False])
+def test_different_asset_is_not_replaced(
+    make_project, pypiserver, github, action, digests: bool
+) -> None:
+    github.digests = digests  # without digests, the asset is downloaded and hashed
+    draft = github.add_release(REPO, "v1.0.0", draft=True)
+    github.add_asset(REPO, draft["id"], "flit_sample-1.0.0.tar.gz", b"something else")
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, github)
+    assert run.code == 1
+    assert the_error(run.out) == (
+        "GitHub release failed",
+        "Release v1.0.0 already has an asset flit_sample-1.0.0.tar.gz with other content; "
+        "it is not replaced.",
+        "Delete that asset on GitHub if it is wrong, then re-run; or leave it, if it is the "
+        "file that was published.",
+    )
+    assert github.assets_of(REPO, draft["id"])["flit_sample-1.0.0.tar.gz"] == b"something else"
+
+
+def test_immutable_releases(make_project, pypiserver, github, action) -> None:
+    github.repos[REPO].immutable = True
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, github)
+    assert run.code == 0, run.out
+    release = github.release_for(REPO, tag)
+    assert release["immutable"] is True
+    assert len(github.assets_of(REPO, release["id"])) == 3
+
+
+def test_published_immutable_release_missing_assets(
+    make_project, pypiserver, github, action
+) -> None:
+    github.repos[REPO].immutable = True
+    github.add_release(REPO, "v1.0.0")
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, github)
+    assert run.code == 1
+    assert the_error(run.out)[1] == (
+        "Release v1.0.0 is published and immutable, and lacks: "
+        "flit_sample-1.0.0-py3-none-any.whl, flit_sample-1.0.0.tar.gz, SHA256SUMS."
+    )
+
+
+# --- the preflight: nothing is uploaded when GitHub would refuse ------------------------
+
+
+def preflight_fails(run, pypiserver: Index, github: FakeGitHub) -> tuple[str, str, str]:
+    assert run.code == 1, run.out
+    assert pypiserver.files() == {}
+    assert not [w for w in github.writes() if not w[1].endswith("generate-notes")]
+    return the_error(run.out)
+
+
+def test_bad_token(make_project, pypiserver, github, action) -> None:
+    github.tokens.clear()
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, github)
+    assert preflight_fails(run, pypiserver, github) == (
+        "GitHub release failed",
+        "GitHub refused the token (HTTP 401: Bad credentials) while reading octo-org/sample.",
+        "The github-token is wrong or expired. Leave github-token at its default "
+        "(${{ github.token }}) or pass a valid token from a secret.",
+    )
+
+
+def test_token_without_write_permission(make_project, pypiserver, github, action) -> None:
+    github.tokens[GITHUB_TOKEN] = "read"
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, github)
+    _title, message, hint = preflight_fails(run, pypiserver, github)
+    assert message == (
+        "The token lacks permission for creating releases in octo-org/sample "
+        "(HTTP 403: Resource not accessible by integration)."
+    )
+    assert hint == (
+        "Give the job's token permission to write releases in the workflow:\n"
+        "permissions:\n  contents: write\n"
+        "(or pass a github-token that has the contents: write permission)."
+    )
+
+
+def test_repository_not_found(make_project, pypiserver, github, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    env = action.env(project, tag, pypiserver, github)
+    env["GITHUB_REPOSITORY"] = "octo-org/missing"
+    run = action.run(env)
+    assert preflight_fails(run, pypiserver, github)[1] == (
+        "Repository octo-org/missing was not found, or the token cannot see it (HTTP 404)."
+    )
+
+
+def test_tag_not_on_github(make_project, pypiserver, github, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    env = action.env(project, tag, pypiserver, github)
+    del github.repos[REPO].tags[tag]
+    run = action.run(env)
+    assert preflight_fails(run, pypiserver, github)[1:] == (
+        "Tag 'v1.0.0' is not in octo-org/sample on GitHub (HTTP 404).",
+        "Push the tag first: git push origin v1.0.0",
+    )
+
+
+def test_tag_on_another_commit(make_project, pypiserver, github, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    github.repos[REPO].tags[tag] = "f" * 40
+    run = action(project, tag, pypiserver, github)
+    message = preflight_fails(run, pypiserver, github)[1]
+    assert message.startswith(
+        "Tag 'v1.0.0' points at commit ffffffffffff on GitHub, but this run released commit "
+    )
+
+
+def test_annotated_tag(make_project, pypiserver, github, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    env = action.env(project, tag, pypiserver, github)
+    github.repos[REPO].annotated.add(tag)
+    assert action.run(env).code == 0
+
+
+def test_validation_error_is_shown(make_project, pypiserver, github, action) -> None:
+    def refuse_create(method: str, path: str) -> Any:
+        if method == "POST" and path.endswith("/releases"):
+            return (
+                422,
+                {},
+                {
+                    "message": "Validation Failed",
+                    "errors": [
+                        {
+                            "resource": "Release",
+                            "code": "custom",
+                            "field": "tag_name",
+                            "message": "tag_name was used by an immutable release",
+                        }
+                    ],
+                },
+            )
+        return None
+
+    github.faults.append(refuse_create)
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, github)
+    assert run.code == 1
+    assert the_error(run.out)[1] == (
+        "GitHub refused creating the release for v1.0.0 (HTTP 422: Validation Failed; "
+        "tag_name was used by an immutable release)."
+    )
+    assert run.outputs["published"] == "true"
+
+
+def test_rate_limit_is_waited_out(make_project, pypiserver, github, action) -> None:
+    hits = {"n": 0}
+
+    def limited_once(method: str, path: str) -> Any:
+        if method == "GET" and path.endswith("/releases") and hits["n"] == 0:
+            hits["n"] += 1
+            return (
+                429,
+                {"Retry-After": "1"},
+                {"message": "You have exceeded a secondary rate limit."},
+            )
+        return None
+
+    github.faults.append(limited_once)
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, github)
+    assert run.code == 0, run.out
+    assert hits["n"] == 1
+
+
+def test_rate_limit_beyond_the_bound(make_project, pypiserver, github, action) -> None:
+    github.faults.append(
+        lambda m, p: (
+            (
+                403,
+                {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "4102444800"},
+                {"message": "API rate limit exceeded"},
+            )
+            if p.endswith("/releases")
+            else None
+        )
+    )
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, github)
+    _title, message, hint = preflight_fails(run, pypiserver, github)
+    assert message.startswith("GitHub's rate limit stopped listing the releases of octo-org/sample")
+    assert hint == "Re-run the workflow later; what is done is kept."
+
+
+def test_server_errors_are_retried(make_project, pypiserver, github, action) -> None:
+    hits = {"n": 0}
+
+    def flaky(method: str, path: str) -> Any:
+        if method == "GET" and path.endswith("/releases") and hits["n"] < 2:
+            hits["n"] += 1
+            return 502, {}, {"message": "Bad Gateway"}
+        return None
+
+    github.faults.append(flaky)
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    assert action(project, tag, pypiserver, github).code == 0
+    assert hits["n"] == 2
+
+
+def test_server_errors_that_persist(make_project, pypiserver, github, action) -> None:
+    github.faults.append(
+        lambda m, p: (
+            (503, {}, {"message": "Unavailable"})
+            if p.endswith("/releases") and m == "GET"
+            else None
+        )
+    )
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, github)
+    assert preflight_fails(run, pypiserver, github)[1] == (
+        "GitHub did not answer while listing the releases of octo-org/sample (RetryError), "
+        "even after retries."
+    )
+
+
+def test_github_release_false(make_project, pypiserver, github, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, github, github_release="false")
+    assert run.code == 0, run.out
+    assert github.log == []
+    assert run.outputs["release-url"] == ""
+    assert "| GitHub Release | not made (github-release: false) |" in run.summary
+
+
+def test_dry_run_checks_github_but_creates_nothing(
+    make_project, pypiserver, github, action
+) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, github, dry_run="true")
+    assert run.code == 0, run.out
+    assert [p for m, p in github.writes()] == [f"/api/v3/repos/{REPO}/releases/generate-notes"]
+    assert (
+        "| GitHub Release | would be made: release, latest (notes: generated by GitHub) |"
+        in run.summary
+    )
+
+
+def test_release_notes_file(make_project, pypiserver, github, action) -> None:
+    project = make_project("flit")
+    (project.path / "NOTES.md").write_text("Hand-written notes.\n")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, github, release_notes="NOTES.md")
+    assert run.code == 0, run.out
+    assert github.release_for(REPO, tag)["body"] == "Hand-written notes.\n"
