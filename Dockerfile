@@ -4,6 +4,7 @@ FROM python:3.13-slim
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/* \
     # The runner mounts the checkout owned by another uid; git refuses such a repository
     # ("dubious ownership") unless it is marked safe.
@@ -20,7 +21,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # venv itself carries no pip.
 COPY requirements/runtime.txt /tmp/runtime.txt
 RUN python -m venv --without-pip /opt/release \
-    && python -m pip install --python /opt/release/bin/python --no-deps --require-hashes \
+    && python -m pip --python /opt/release/bin/python install --no-deps --require-hashes \
        -r /tmp/runtime.txt \
     && rm /tmp/runtime.txt
 

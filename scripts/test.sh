@@ -2,5 +2,7 @@
 # Quickstart 2: the whole test suite, setting up everything it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/setup-system.sh
 scripts/setup-venv.sh
-exec .venv/bin/python -m pytest -n 2 "$@"
+# Two workers; the container tests share one engine and image, so they stay together.
+exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

@@ -31,7 +31,15 @@ TOKEN = "pypi-AgEIcHlwaS5vcmc-TEST-SECRET-9f8e7d6c5b4a"
 GITHUB_TOKEN = "ghs_test-github-token-0123456789"
 OCTOKIT_OPENAPI = "23.0.2"  # @octokit/openapi, pinned
 CACHE = Path(os.environ.get("RELEASE_TEST_CACHE", Path.home() / ".cache" / "release-action-tests"))
-GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.invalid"]
+GIT = [
+    "git",
+    "-c",
+    "safe.directory=*",
+    "-c",
+    "user.name=Test",
+    "-c",
+    "user.email=test@example.invalid",
+]
 
 
 def free_port() -> int:

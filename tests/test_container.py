@@ -1,0 +1,168 @@
+"""The image built from our Dockerfile, run exactly the way the GitHub runner runs a
+Docker action: workspace and file commands mounted, HOME=/github/home, inputs as
+INPUT_<NAME> with hyphens kept and defaulted as action.yml says."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import GITHUB_TOKEN, REPO, Index, Project, action_defaults, parse_outputs
+from dockerhost import base_image, docker, ensure_base_image, ensure_engine
+from fake_github import FakeGitHub
+from helpers import the_error
+
+pytestmark = [pytest.mark.container, pytest.mark.xdist_group("container")]
+
+IMAGE = "pypi-release-action:test"
+RUNNER_UID = 1001  # the runner's checkout belongs to the "runner" user, not root
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[dict[str, str]]:
+    env, started = ensure_engine()
+    ensure_base_image(base_image(REPO / "Dockerfile"), env)
+    docker("build", "-q", "-t", IMAGE, str(REPO), env=env)
+    yield env
+    if started is not None:
+        started.terminate()
+        started.wait(30)
+
+
+def runner_env(project: Project, tag: str, files: Path, **inputs: str) -> dict[str, str]:
+    """The variables the runner gives a Docker action's container."""
+    env = {
+        "HOME": "/github/home",
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_REF": f"refs/tags/{tag}",
+        "GITHUB_REF_NAME": tag,
+        "GITHUB_REF_TYPE": "tag",
+        "GITHUB_SHA": project.git("rev-parse", "HEAD"),
+        "GITHUB_REPOSITORY": "octo-org/sample",
+        "GITHUB_WORKSPACE": "/github/workspace",
+        "GITHUB_EVENT_NAME": "push",
+        "GITHUB_OUTPUT": f"/github/file_commands/set_output_{files.name}",
+        "GITHUB_STEP_SUMMARY": f"/github/file_commands/step_summary_{files.name}",
+        "RUNNER_OS": "Linux",
+        "RUNNER_TEMP": "/home/runner/work/_temp",
+    }
+    for name, default in action_defaults().items():
+        value = inputs.get(name.replace("-", "_"), default)
+        env[f"INPUT_{name.upper()}"] = value.replace("${{ github.token }}", GITHUB_TOKEN)
+    return env
+
+
+def run_action(
+    engine: dict[str, str],
+    project: Project,
+    tag: str,
+    tmp_path: Path,
+    github: FakeGitHub | None = None,
+    **inputs: str,
+) -> tuple[int, str, dict[str, str], str]:
+    files = tmp_path / f"file_commands_{len(list(tmp_path.glob('file_commands_*')))}"
+    files.mkdir()
+    home = tmp_path / "github_home"
+    home.mkdir(exist_ok=True)
+    env = runner_env(project, tag, files, **inputs)
+    if github is not None:
+        github.repos["octo-org/sample"].tags[tag] = env["GITHUB_SHA"]
+        env["GITHUB_API_URL"] = github.api
+        env["RELEASE_GITHUB_WRITE_INTERVAL"] = "0"
+    (files / f"set_output_{files.name}").touch()
+    (files / f"step_summary_{files.name}").touch()
+    # The checkout belongs to another uid, as on a real runner.
+    subprocess.run(["chown", "-R", f"{RUNNER_UID}:{RUNNER_UID}", str(project.path)], check=True)
+    args = [
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--workdir",
+        "/github/workspace",
+        "-v",
+        f"{project.path}:/github/workspace",
+        "-v",
+        f"{files}:/github/file_commands",
+        "-v",
+        f"{home}:/github/home",
+    ]
+    # As the runner does: names on the command line, values in the environment, so
+    # secrets never appear in a process's arguments.
+    for name in env:
+        args += ["-e", name]
+    proc = subprocess.run(
+        ["docker", *args, IMAGE], env={**engine, **env}, capture_output=True, text=True, check=False
+    )
+    outputs = parse_outputs((files / f"set_output_{files.name}").read_text())
+    summary = (files / f"step_summary_{files.name}").read_text()
+    return proc.returncode, proc.stdout + proc.stderr, outputs, summary
+
+
+def index_inputs(index: Index) -> dict[str, str]:
+    return {
+        "repository_url": index.upload_url,
+        "index_url": index.simple_url,
+        "user": index.user,
+        "password": index.password,
+    }
+
+
+def test_publish_then_refuse_a_lower_version(
+    engine, make_project, pypiserver: Index, github: FakeGitHub, tmp_path: Path
+) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    code, out, outputs, summary = run_action(
+        engine, project, tag, tmp_path, github, **index_inputs(pypiserver)
+    )
+    assert code == 0, out
+    files = pypiserver.files()
+    assert sorted(files) == ["flit_sample-1.0.0-py3-none-any.whl", "flit_sample-1.0.0.tar.gz"]
+    assert outputs["version"] == "1.0.0"
+    assert outputs["published"] == "true"
+    assert json.loads(outputs["files"]) == sorted(files)
+    assert outputs["release-url"].endswith("/releases/tag/v1.0.0")
+    assert "## ✅ Published flit-sample 1.0.0" in summary
+    for name, sha in files.items():
+        assert f"| `{name}` |" in summary
+        assert sha in summary
+    masks = [line for line in out.splitlines() if line.startswith("::add-mask::")]
+    assert masks == [f"::add-mask::{pypiserver.password}", f"::add-mask::{GITHUB_TOKEN}"]
+    shown = out.replace("\n".join(masks), "") + summary
+    assert pypiserver.password not in shown
+    assert GITHUB_TOKEN not in shown
+    release = github.release_for("octo-org/sample", tag)
+    assert release["draft"] is False
+    assert len(github.assets_of("octo-org/sample", release["id"])) == 3
+
+    # A version that is not higher is refused, and nothing more is uploaded.
+    project.git("checkout", "-q", "-b", "old", "HEAD~1")
+    low = project.release("0.9.0")
+    code, out, outputs, summary = run_action(
+        engine, project, low, tmp_path, github, **index_inputs(pypiserver)
+    )
+    assert code == 1
+    assert the_error(out)[1] == (
+        "Tag 'v0.9.0' is version 0.9.0, which is not higher than "
+        "1.0.0, the highest version the index has."
+    )
+    assert "### ❌ Version refused" in summary
+    assert pypiserver.files() == files
+
+
+def test_setuptools_scm_in_a_checkout_of_another_uid(
+    engine, make_project, devpi: Index, tmp_path: Path
+) -> None:
+    project = make_project("scm")
+    tag = project.release("2.3.4")
+    code, out, outputs, _ = run_action(
+        engine, project, tag, tmp_path, None, github_release="false", **index_inputs(devpi)
+    )
+    assert code == 0, out
+    assert sorted(devpi.files()) == ["scm_sample-2.3.4-py3-none-any.whl", "scm_sample-2.3.4.tar.gz"]
+    assert outputs["version"] == "2.3.4"

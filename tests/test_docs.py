@@ -1,0 +1,36 @@
+"""The README documents exactly the inputs and outputs that action.yml declares."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from conftest import REPO
+
+
+def table(heading: str) -> list[list[str]]:
+    text = (REPO / "README.md").read_text()
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| `")
+    ]
+
+
+def test_inputs_table_matches_action_yml() -> None:
+    spec = yaml.safe_load((REPO / "action.yml").read_text())
+    rows = table("Inputs")
+    assert [r[0].strip("`") for r in rows] == list(spec["inputs"])
+    for name, default, _meaning in rows:
+        declared = str(spec["inputs"][name.strip("`")].get("default", ""))
+        if re.fullmatch(r"`[^`]*`", default):
+            assert default.strip("`") == declared, name
+        else:
+            # Described in words: the declared default is empty (derived at run time).
+            assert declared == "", name
+
+
+def test_outputs_table_matches_action_yml() -> None:
+    spec = yaml.safe_load((REPO / "action.yml").read_text())
+    assert [r[0].strip("`") for r in table("Outputs")] == list(spec["outputs"])
