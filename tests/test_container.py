@@ -15,7 +15,7 @@ from dockerhost import base_image, docker, ensure_base_image, ensure_engine
 from fake_github import FakeGitHub
 from helpers import the_error
 
-pytestmark = [pytest.mark.container, pytest.mark.xdist_group("container")]
+pytestmark = pytest.mark.container
 
 IMAGE = "pypi-release-action:test"
 RUNNER_UID = 1001  # the runner's checkout belongs to the "runner" user, not root
