@@ -15,13 +15,9 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import requests
-from github import Auth, Github, GithubException, GithubRetry
-from github.GitRelease import GitRelease
-from github.GitReleaseAsset import GitReleaseAsset
-from github.Repository import Repository
 from packaging.version import Version
 
 from .errors import GitHubError, InputError
@@ -29,8 +25,17 @@ from .http import USER_AGENT
 from .notes import CHANGELOG_NAMES, changelog_section, clip
 from .versions import parse_tag
 
+if TYPE_CHECKING:  # PyGithub is imported only when a release is made (it is heavy)
+    from typing import TypeAlias
+
+    from github import Github, GithubException
+    from github.GitRelease import GitRelease
+    from github.GitReleaseAsset import GitReleaseAsset
+    from github.Repository import Repository
+
+    Client: TypeAlias = Github
+
 T = TypeVar("T")
-Client = Github
 
 PERMISSIONS_FIX = (
     "Give the job's token permission to write releases in the workflow:\n"
@@ -72,6 +77,8 @@ class ReleaseResult:
 
 
 def client(token: str, api_url: str, write_interval: float) -> Client:
+    from github import Auth, Github, GithubRetry
+
     retry = GithubRetry(
         total=4,
         backoff_factor=0.5,
@@ -109,6 +116,8 @@ def api_errors(
     doing: str, repository: str, not_found: tuple[str, str] | None = None
 ) -> Iterator[None]:
     """Turn what PyGithub raises into GitHubErrors that say what to do."""
+    from github import GithubException
+
     try:
         yield
     except GithubException as exc:
@@ -198,7 +207,7 @@ def _highest_released(releases: Sequence[GitRelease], prefix: str) -> Version | 
 
 
 def preflight(
-    gh: Github,
+    gh: Client,
     *,
     repository: str,
     tag: str,
@@ -309,7 +318,7 @@ def _retry_post(
 
 
 def publish(
-    gh: Github,
+    gh: Client,
     plan: ReleasePlan,
     assets: Sequence[Asset],
     *,

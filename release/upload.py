@@ -7,17 +7,18 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 from packaging.version import Version
-from twine.commands.upload import upload as twine_upload
-from twine.exceptions import TwineException
-from twine.settings import Settings as TwineSettings
 
 from .errors import PackageIndexError, VersionError
 from .gha import Console
 from .index import IndexFile, IndexProject, download, sanitize_url, sha256_of
 from .verify import Dist, same_contents
+
+if TYPE_CHECKING:  # twine is imported only when uploading
+    from twine.settings import Settings as TwineSettings
 
 UPLOAD = "upload"  # not on the index yet
 PRESENT = "present"  # on the index with the same content
@@ -91,6 +92,8 @@ def twine_settings(
     *, user: str, password: str, repository_url: str, config_dir: Path
 ) -> TwineSettings:
     """twine's settings, with the password held in memory only."""
+    from twine.settings import Settings as TwineSettings
+
     return TwineSettings(
         username=user,
         password=password,
@@ -106,6 +109,9 @@ def twine_settings(
 
 def upload_one(dist: Dist, settings: TwineSettings, repository_url: str) -> None:
     """Upload one file with twine's library API; index refusals become ReleaseErrors."""
+    from twine.commands.upload import upload as twine_upload
+    from twine.exceptions import TwineException
+
     where = sanitize_url(repository_url)
     try:
         twine_upload(settings, [str(dist.path)])

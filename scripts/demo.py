@@ -11,6 +11,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from passlib.apache import HtpasswdFile
@@ -47,70 +49,59 @@ def git(cwd: Path, *args: str) -> None:
     )
 
 
+@contextmanager
+def throwaway_index(root: Path, user: str, password: str) -> Iterator[str]:
+    """A pypiserver on 127.0.0.1 that takes uploads from ``user``; yields its URL."""
+    (root / "packages").mkdir(parents=True)
+    htpasswd = HtpasswdFile(str(root / "htpasswd"), new=True)
+    htpasswd.set_password(user, password)
+    htpasswd.save()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "pypi-server"), "run", "-i", "127.0.0.1",
+         "-p", str(port), "-P", str(root / "htpasswd"), "-a", "update",
+         "--disable-fallback", str(root / "packages")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_up(f"{url}/simple/", server)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def tagged_copy(source: Path, dest: Path, tag: str) -> Path:
+    """The project in a fresh git repository, tagged."""
+    shutil.copytree(source, dest)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", f"release {tag}")
+    git(dest, "tag", tag)
+    return dest
+
+
 def main() -> int:
-    bindir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory(prefix="release-demo-") as tmp:
         root = Path(tmp)
-        (root / "packages").mkdir()
-        htpasswd = HtpasswdFile(str(root / "htpasswd"), new=True)
-        htpasswd.set_password("demo", PASSWORD)
-        htpasswd.save()
-        project = root / "hello-release"
-        shutil.copytree(REPO / "examples" / "hello-release", project)
-        git(project, "init", "-q", "-b", "main")
-        git(project, "add", "-A")
-        git(project, "commit", "-q", "-m", "hello-release 1.0.0")
-        git(project, "tag", "v1.0.0")
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [
-                str(bindir / "pypi-server"),
-                "run",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-P",
-                str(root / "htpasswd"),
-                "-a",
-                "update",
-                "--disable-fallback",
-                str(root / "packages"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_up(f"{url}/simple/", server)
+        project = tagged_copy(REPO / "examples" / "hello-release", root / "hello-release",
+                              "v1.0.0")
+        with throwaway_index(root / "index", "demo", PASSWORD) as url:
             print(f"Throwaway index: {url}/simple/  (project in {project})\n")
             env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
             env.update(TWINE_USERNAME="demo", TWINE_PASSWORD=PASSWORD)
-            args = [
-                sys.executable,
-                "-m",
-                "release",
-                "--tag",
-                "v1.0.0",
-                "--repository-url",
-                f"{url}/",
-                "--index-url",
-                f"{url}/simple/",
-                *sys.argv[1:],
-            ]
+            args = [sys.executable, "-m", "release", "--tag", "v1.0.0",
+                    "--repository-url", f"{url}/", "--index-url", f"{url}/simple/",
+                    *sys.argv[1:]]
             code = subprocess.run(args, cwd=project, env=env, check=False).returncode
             if code == 0:
                 print("Running it again shows a safe re-run (nothing is uploaded twice):\n")
                 shutil.rmtree(project / "dist")
                 code = subprocess.run(args, cwd=project, env=env, check=False).returncode
-            print(
-                "The index now holds:",
-                ", ".join(sorted(p.name for p in (root / "packages").iterdir())),
-            )
+            print("The index now holds:", ", ".join(sorted(
+                p.name for p in (root / "index" / "packages").iterdir())))
             return code
-        finally:
-            server.terminate()
-            server.wait(10)
 
 
 if __name__ == "__main__":
