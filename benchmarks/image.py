@@ -41,8 +41,18 @@ def size_mb(tag: str, env: dict[str, str]) -> float:
 
 def first_line_seconds(tag: str, env: dict[str, str]) -> float:
     """From `docker run` to the first line the action prints."""
-    args = ["docker", "run", "--rm", "-e", "GITHUB_ACTIONS=true", "-e",
-            "GITHUB_REF=refs/tags/v1.0.0", "-e", "INPUT_PASSWORD=not-a-token", tag]
+    args = [
+        "docker",
+        "run",
+        "--rm",
+        "-e",
+        "GITHUB_ACTIONS=true",
+        "-e",
+        "GITHUB_REF=refs/tags/v1.0.0",
+        "-e",
+        "INPUT_PASSWORD=not-a-token",
+        tag,
+    ]
     start = time.perf_counter()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None

@@ -34,8 +34,9 @@ MEMORY_TARGET = 1.5
 def timed(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of a command and its children."""
     start = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -60,8 +61,9 @@ def main() -> None:
         project = tagged_copy(REPO / "tests" / "projects" / "flit", root / "p", "v0.0.1")
         with throwaway_index(root / "index", "bench", PASSWORD) as url:
             env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
-            env.update(TWINE_USERNAME="bench", TWINE_PASSWORD=PASSWORD,
-                       UV_CACHE_DIR=str(root / "uv-cache"))
+            env.update(
+                TWINE_USERNAME="bench", TWINE_PASSWORD=PASSWORD, UV_CACHE_DIR=str(root / "uv-cache")
+            )
             for n in range(rounds):
                 for kind in ("plain", "ours"):
                     tag = bump(project, f"1.{n}.{0 if kind == 'plain' else 1}")
@@ -69,20 +71,44 @@ def main() -> None:
                     for f in dist.glob("*") if dist.exists() else []:
                         f.unlink()
                     if kind == "plain":
-                        t1, m1 = timed([py, "-m", "build", "--installer", "uv", "."],
-                                       project, env)
+                        t1, m1 = timed([py, "-m", "build", "--installer", "uv", "."], project, env)
                         files = [str(p) for p in dist.iterdir()]
-                        t2, m2 = timed([py, "-m", "twine", "check", "--strict", *files],
-                                       project, env)
-                        t3, m3 = timed([py, "-m", "twine", "upload", "--non-interactive",
-                                        "--disable-progress-bar", "--repository-url",
-                                        f"{url}/", *files], project, env)
+                        t2, m2 = timed(
+                            [py, "-m", "twine", "check", "--strict", *files], project, env
+                        )
+                        t3, m3 = timed(
+                            [
+                                py,
+                                "-m",
+                                "twine",
+                                "upload",
+                                "--non-interactive",
+                                "--disable-progress-bar",
+                                "--repository-url",
+                                f"{url}/",
+                                *files,
+                            ],
+                            project,
+                            env,
+                        )
                         plain_t.append(t1 + t2 + t3)
                         plain_m.append(max(m1, m2, m3))
                     else:
-                        t, m = timed([py, "-m", "release", "--tag", tag, "--repository-url",
-                                      f"{url}/", "--index-url", f"{url}/simple/"],
-                                     project, env)
+                        t, m = timed(
+                            [
+                                py,
+                                "-m",
+                                "release",
+                                "--tag",
+                                tag,
+                                "--repository-url",
+                                f"{url}/",
+                                "--index-url",
+                                f"{url}/simple/",
+                            ],
+                            project,
+                            env,
+                        )
                         ours_t.append(t)
                         ours_m.append(m)
     result = {

@@ -59,10 +59,22 @@ def throwaway_index(root: Path, user: str, password: str) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "pypi-server"), "run", "-i", "127.0.0.1",
-         "-p", str(port), "-P", str(root / "htpasswd"), "-a", "update",
-         "--disable-fallback", str(root / "packages")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).parent / "pypi-server"),
+            "run",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-P",
+            str(root / "htpasswd"),
+            "-a",
+            "update",
+            "--disable-fallback",
+            str(root / "packages"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_up(f"{url}/simple/", server)
@@ -85,22 +97,32 @@ def tagged_copy(source: Path, dest: Path, tag: str) -> Path:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="release-demo-") as tmp:
         root = Path(tmp)
-        project = tagged_copy(REPO / "examples" / "hello-release", root / "hello-release",
-                              "v1.0.0")
+        project = tagged_copy(REPO / "examples" / "hello-release", root / "hello-release", "v1.0.0")
         with throwaway_index(root / "index", "demo", PASSWORD) as url:
             print(f"Throwaway index: {url}/simple/  (project in {project})\n")
             env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
             env.update(TWINE_USERNAME="demo", TWINE_PASSWORD=PASSWORD)
-            args = [sys.executable, "-m", "release", "--tag", "v1.0.0",
-                    "--repository-url", f"{url}/", "--index-url", f"{url}/simple/",
-                    *sys.argv[1:]]
+            args = [
+                sys.executable,
+                "-m",
+                "release",
+                "--tag",
+                "v1.0.0",
+                "--repository-url",
+                f"{url}/",
+                "--index-url",
+                f"{url}/simple/",
+                *sys.argv[1:],
+            ]
             code = subprocess.run(args, cwd=project, env=env, check=False).returncode
             if code == 0:
                 print("Running it again shows a safe re-run (nothing is uploaded twice):\n")
                 shutil.rmtree(project / "dist")
                 code = subprocess.run(args, cwd=project, env=env, check=False).returncode
-            print("The index now holds:", ", ".join(sorted(
-                p.name for p in (root / "index" / "packages").iterdir())))
+            print(
+                "The index now holds:",
+                ", ".join(sorted(p.name for p in (root / "index" / "packages").iterdir())),
+            )
             return code
 
 
