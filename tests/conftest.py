@@ -280,6 +280,38 @@ def action_defaults() -> dict[str, str]:
     return {name: str(i.get("default", "")) for name, i in spec["inputs"].items()}
 
 
+def action_inputs(**overrides: str) -> dict[str, str]:
+    """INPUT_<NAME> for every input, defaulted as action.yml says (the runner fills in
+    ${{ github.token }})."""
+    env = {}
+    for name, default in action_defaults().items():
+        value = overrides.get(name.replace("-", "_"), default)
+        env[f"INPUT_{name.upper()}"] = value.replace("${{ github.token }}", GITHUB_TOKEN)
+    return env
+
+
+def runner_variables(
+    project: Project, tag: str, *, home: str, workspace: str, output: str, summary: str, temp: str
+) -> dict[str, str]:
+    """The variables the runner sets for a step on a pushed tag."""
+    return {
+        "HOME": home,
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": "push",
+        "GITHUB_REF": f"refs/tags/{tag}",
+        "GITHUB_REF_NAME": tag,
+        "GITHUB_REF_TYPE": "tag",
+        "GITHUB_SHA": project.git("rev-parse", "HEAD"),
+        "GITHUB_REPOSITORY": "octo-org/sample",
+        "GITHUB_WORKSPACE": workspace,
+        "GITHUB_OUTPUT": output,
+        "GITHUB_STEP_SUMMARY": summary,
+        "RUNNER_OS": "Linux",
+        "RUNNER_TEMP": temp,
+    }
+
+
 @dataclasses.dataclass
 class Run:
     code: int
@@ -343,26 +375,21 @@ class Action:
         home.mkdir(exist_ok=True)
         env = {
             "PATH": os.environ["PATH"],
-            "HOME": str(home),
-            "CI": "true",
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_REF": f"refs/tags/{tag}",
-            "GITHUB_REF_NAME": tag,
-            "GITHUB_REF_TYPE": "tag",
-            "GITHUB_SHA": project.git("rev-parse", "HEAD"),
-            "GITHUB_REPOSITORY": "octo-org/sample",
-            "GITHUB_WORKSPACE": str(project.path),
-            "GITHUB_OUTPUT": str(files / "output"),
-            "GITHUB_STEP_SUMMARY": str(files / "summary"),
-            "RUNNER_TEMP": str(self.tmp_path),
             "UV_CACHE_DIR": str(self.uv_cache),
+            **runner_variables(
+                project,
+                tag,
+                home=str(home),
+                workspace=str(project.path),
+                output=str(files / "output"),
+                summary=str(files / "summary"),
+                temp=str(self.tmp_path),
+            ),
+            **action_inputs(),
         }
         for passthrough in ("SSL_CERT_FILE", "PIP_CERT", "PIP_FIND_LINKS", "PIP_INDEX_URL"):
             if passthrough in os.environ:
                 env[passthrough] = os.environ[passthrough]
-        for name, default in action_defaults().items():
-            env[f"INPUT_{name.upper()}"] = default
-        env["INPUT_GITHUB-TOKEN"] = GITHUB_TOKEN
         env["INPUT_GITHUB-RELEASE"] = "false"
         if github is not None:
             env["INPUT_GITHUB-RELEASE"] = "true"

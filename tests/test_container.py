@@ -10,7 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import GITHUB_TOKEN, REPO, Index, Project, action_defaults, parse_outputs
+from conftest import (
+    GITHUB_TOKEN,
+    REPO,
+    Index,
+    Project,
+    action_inputs,
+    parse_outputs,
+    runner_variables,
+)
 from dockerhost import base_image, docker, ensure_base_image, ensure_engine
 from fake_github import FakeGitHub
 from helpers import the_error
@@ -33,27 +41,19 @@ def engine() -> Iterator[dict[str, str]]:
 
 
 def runner_env(project: Project, tag: str, files: Path, **inputs: str) -> dict[str, str]:
-    """The variables the runner gives a Docker action's container."""
-    env = {
-        "HOME": "/github/home",
-        "CI": "true",
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_REF": f"refs/tags/{tag}",
-        "GITHUB_REF_NAME": tag,
-        "GITHUB_REF_TYPE": "tag",
-        "GITHUB_SHA": project.git("rev-parse", "HEAD"),
-        "GITHUB_REPOSITORY": "octo-org/sample",
-        "GITHUB_WORKSPACE": "/github/workspace",
-        "GITHUB_EVENT_NAME": "push",
-        "GITHUB_OUTPUT": f"/github/file_commands/set_output_{files.name}",
-        "GITHUB_STEP_SUMMARY": f"/github/file_commands/step_summary_{files.name}",
-        "RUNNER_OS": "Linux",
-        "RUNNER_TEMP": "/home/runner/work/_temp",
+    """What the runner gives a Docker action's container."""
+    return {
+        **runner_variables(
+            project,
+            tag,
+            home="/github/home",
+            workspace="/github/workspace",
+            output=f"/github/file_commands/set_output_{files.name}",
+            summary=f"/github/file_commands/step_summary_{files.name}",
+            temp="/home/runner/work/_temp",
+        ),
+        **action_inputs(**inputs),
     }
-    for name, default in action_defaults().items():
-        value = inputs.get(name.replace("-", "_"), default)
-        env[f"INPUT_{name.upper()}"] = value.replace("${{ github.token }}", GITHUB_TOKEN)
-    return env
 
 
 def run_action(
