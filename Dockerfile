@@ -1,6 +1,8 @@
 FROM python:3.13-slim
 
 # git: SOURCE_DATE_EPOCH from the tagged commit, and setuptools-scm / hatch-vcs versions.
+# DL3008 ignored: git follows the base image's Debian release; a pinned version would
+# stop installing at that release's next point update.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git \

@@ -49,10 +49,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             title="Internal error",
         )
         if summary:
-            append_summary(
-                Path(summary),
-                pipeline.error_markdown(ReleaseError(f"Unexpected error: {exc}")),
-            )
+            internal = ReleaseError(f"Unexpected error: {type(exc).__name__}: {exc}")
+            internal.title = "Internal error"
+            append_summary(Path(summary), pipeline.error_markdown(internal))
         return 1
 
 

@@ -388,3 +388,75 @@ def test_missing_password(make_project, pypiserver: Index, action) -> None:
     run = action(project, tag, pypiserver, password="")
     assert the_error(run.out)[1] == "No password for the index: the password input is empty."
     assert not (project.path / "dist").exists()
+
+
+def test_build_failure_shows_the_log(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    (project.path / "flit_sample" / "__init__.py").write_text("no docstring, no version\n")
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"\n', ""))
+    project.commit("flit cannot find a version")
+    project.tag("v1.0.0")
+    run = action(project, "v1.0.0", pypiserver)
+    assert run.code == 1
+    assert the_error(run.out)[1] == (
+        "Building the sdist and wheel failed (python -m build exited 1)."
+    )
+    # The failed build's log is printed in full, outside any collapsed group.
+    assert "-- Build sdist and wheel\n" in run.out
+    assert "::group::Build sdist and wheel" not in run.out
+    assert "ERROR" in run.out
+    assert pypiserver.files() == {}
+
+
+def test_twine_check_failure(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("README.md", "README.rst"))
+    (project.path / "README.md").rename(project.path / "README.rst")
+    (project.path / "README.rst").write_text("Title\n===\n\n`unclosed\n\n.. broken::\n")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver)
+    assert run.code == 1
+    assert the_error(run.out)[1:] == (
+        "twine check --strict failed: the index would reject or mis-render the metadata.",
+        "Fix what the log above names (often the README's markup or a missing "
+        "long_description_content_type), or set verify-metadata: false.",
+    )
+    assert pypiserver.files() == {}
+
+
+def test_two_sdists(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    assert action(project, tag, pypiserver, dry_run="true").code == 0
+    dist = project.path / "dist"
+    (dist / "flit-sample-1.0.0.tar.gz").write_bytes(
+        (dist / "flit_sample-1.0.0.tar.gz").read_bytes()
+    )
+    run = action(project, tag, pypiserver, build="false")
+    assert run.code == 1
+    assert the_error(run.out)[1] == (
+        "packages-dir 'dist' holds 2 sdists: flit-sample-1.0.0.tar.gz, "
+        "flit_sample-1.0.0.tar.gz; an index accepts one per version."
+    )
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_unexpected_error_is_one_clean_line(
+    make_project, pypiserver: Index, action, debug: bool
+) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    env = action.env(project, tag, pypiserver)
+    env["RELEASE_GITHUB_WRITE_INTERVAL"] = "soon"  # not a number: an internal error
+    if debug:
+        env["RUNNER_DEBUG"] = "1"
+    run = action.run(env)
+    assert run.code == 1
+    title, message, hint = the_error(run.out)
+    assert title == "Internal error"
+    assert message == "Unexpected error: ValueError: could not convert string to float: 'soon'"
+    assert ("Traceback (most recent call last)" in run.out) is debug
+    assert hint == ("" if debug else "Re-run with debug logging enabled for the traceback.")
+    assert f"### ❌ Internal error\n\n{message}\n" in run.summary
