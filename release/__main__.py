@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import pipeline
+from . import pipeline, report
 from .errors import ReleaseError
 from .gha import Console, append_summary
 from .settings import SECRET_VARIABLES, Settings
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except ReleaseError as exc:
         console.error(f"{exc.message}\n{exc.hint}".strip(), title=exc.title)
         if summary:
-            append_summary(Path(summary), pipeline.error_markdown(exc))
+            append_summary(Path(summary), report.error_markdown(exc))
         return 1
     except KeyboardInterrupt:
         console.error("Interrupted.", title="Release interrupted")
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if summary:
             internal = ReleaseError(f"Unexpected error: {type(exc).__name__}: {exc}")
             internal.title = "Internal error"
-            append_summary(Path(summary), pipeline.error_markdown(internal))
+            append_summary(Path(summary), report.error_markdown(internal))
         return 1
 
 

@@ -37,8 +37,8 @@ def uv_available() -> bool:
 
 def build(
     project_dir: Path, outdir: Path, *, commit: str, env: Mapping[str, str], console: Console
-) -> str | None:
-    """Build the sdist, then the wheel from it, into ``outdir``; return SOURCE_DATE_EPOCH."""
+) -> None:
+    """Build the sdist, then the wheel from it, into ``outdir``."""
     child_env = dict(env)
     epoch = source_date_epoch(project_dir, commit, env)
     if epoch:
@@ -64,4 +64,3 @@ def build(
             "The build log above shows why; reproduce it with 'python -m build' "
             "in the project folder.",
         )
-    return epoch
