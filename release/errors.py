@@ -45,3 +45,8 @@ class GitHubError(ReleaseError):
     """The GitHub API refused or failed a request."""
 
     title = "GitHub release failed"
+
+    def __init__(self, message: str, hint: str = "", *, transient: bool = False) -> None:
+        super().__init__(message, hint)
+        # A server error or a lost connection: the request may be tried again.
+        self.transient = transient

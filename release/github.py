@@ -149,12 +149,14 @@ def api_errors(
             f"GitHub answered HTTP {status} while {doing}: {said}.",
             "GitHub may be having trouble (https://www.githubstatus.com); re-run later, "
             "what is done is kept.",
+            transient=status >= 500,
         ) from None
     except requests.RequestException as exc:
         raise GitHubError(
             f"GitHub did not answer while {doing} ({type(exc).__name__}), even after retries.",
             "GitHub may be having trouble (https://www.githubstatus.com); re-run later, "
             "what is done is kept.",
+            transient=True,
         ) from None
 
 
@@ -233,8 +235,6 @@ def preflight(
         ),
     ):
         repo = gh.get_repo(repository)
-        repo_id = repo.id  # forces the request
-    del repo_id
     with api_errors(
         f"reading tag {tag}",
         repository,
@@ -307,8 +307,8 @@ def _retry_post(
         try:
             with api_errors(doing, repository):
                 return attempt()
-        except GitHubError:
-            if n + 1 == tries:
+        except GitHubError as exc:
+            if not exc.transient or n + 1 == tries:
                 raise
             with api_errors(doing, repository):
                 found = recover()

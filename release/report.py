@@ -96,6 +96,8 @@ def _release_cell(result: Result, settings: Settings) -> str:
     if settings.dry_run:
         kind = "pre-release" if plan.release.prerelease else "release"
         latest = ", latest" if plan.release.make_latest else ""
+        if plan.release.existing:
+            return f"the {plan.release.existing} {kind} there would be finished ({notes})"
         return f"would be made: {kind}{latest} ({notes})"
     return "**not finished**: re-run the workflow to finish it"
 
