@@ -104,7 +104,7 @@ class Settings:
 
         return cls._make(
             env,
-            password=env.get("INPUT_PASSWORD", ""),
+            password=env.get("INPUT_PASSWORD", "").strip(),
             user=raw("user"),
             repository_url=raw("repository-url"),
             index_url=raw("index-url"),
@@ -121,7 +121,7 @@ class Settings:
             debug=env.get("RUNNER_DEBUG") == "1",
             actions=True,
             github_release=flag("github-release"),
-            github_token=env.get("INPUT_GITHUB-TOKEN", ""),
+            github_token=env.get("INPUT_GITHUB-TOKEN", "").strip(),
             release_notes=raw("release-notes"),
         )
 
