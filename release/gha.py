@@ -93,9 +93,10 @@ class Console:
                 self._write("::endgroup::")
 
     def log(self, title: str, text: str, *, failed: bool = False) -> None:
-        """Show a tool's captured output: collapsed in Actions, in full when it failed."""
+        """Show a tool's captured output: collapsed in Actions, in full when it failed or
+        when verbose."""
         body = text.rstrip("\n")
-        if failed or (self.verbose and not self.actions):
+        if failed or self.verbose:
             self.line(f"-- {title}")
             self.line(body)
         elif self.actions:

@@ -460,3 +460,15 @@ def test_unexpected_error_is_one_clean_line(
     assert ("Traceback (most recent call last)" in run.out) is debug
     assert hint == ("" if debug else "Re-run with debug logging enabled for the traceback.")
     assert f"### ❌ Internal error\n\n{message}\n" in run.summary
+
+
+def test_print_hash_false_and_verbose(make_project, pypiserver: Index, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, dry_run="true", print_hash="false", verbose="true")
+    assert run.code == 0, run.out
+    assert "| File | Size | Status |" in run.summary
+    assert "SHA-256" not in run.summary
+    # Verbose: the tools' output is shown expanded, not in a collapsed group.
+    assert "-- Build sdist and wheel\n" in run.out
+    assert "::group::Build sdist and wheel" not in run.out
