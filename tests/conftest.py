@@ -460,12 +460,19 @@ def spawned() -> list[tuple[Any, ...]]:
 
 
 class FaultyProxy:
-    """An HTTP proxy in front of an index that fails the uploads a test chooses."""
+    """An HTTP proxy in front of an index that fails the uploads a test chooses, and may
+    alter what the index answers."""
 
-    def __init__(self, target: str, fail: Callable[[bytes], bool]) -> None:
+    def __init__(
+        self,
+        target: str,
+        fail: Callable[[bytes], bool],
+        rewrite: Callable[[bytes], bytes] | None = None,
+    ) -> None:
         proxy = self
         self.target = target.rstrip("/")
         self.fail = fail
+        self.rewrite = rewrite or (lambda content: content)
         self.failed = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -495,9 +502,10 @@ class FaultyProxy:
                         "connection",
                     ):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(r.content)))
+                content = proxy.rewrite(r.content)
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
-                self.wfile.write(r.content)
+                self.wfile.write(content)
 
             do_GET = do_POST = do_PUT = _forward
 
@@ -515,11 +523,15 @@ class FaultyProxy:
 
 
 @pytest.fixture
-def faulty_proxy() -> Iterator[Callable[[str, Callable[[bytes], bool]], FaultyProxy]]:
+def faulty_proxy() -> Iterator[Callable[..., FaultyProxy]]:
     made: list[FaultyProxy] = []
 
-    def make(target: str, fail: Callable[[bytes], bool]) -> FaultyProxy:
-        made.append(FaultyProxy(target, fail))
+    def make(
+        target: str,
+        fail: Callable[[bytes], bool],
+        rewrite: Callable[[bytes], bytes] | None = None,
+    ) -> FaultyProxy:
+        made.append(FaultyProxy(target, fail, rewrite))
         return made[-1]
 
     yield make

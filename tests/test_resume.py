@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -140,3 +141,25 @@ def test_index_file_this_run_did_not_build(make_project, devpi: Index, action) -
         "Version 1.0.0 is already on the index, and these files were not made by this "
         "run: flit_sample-1.0.0.tar.gz."
     )
+
+
+def test_confirm_catches_a_wrong_hash(
+    make_project, pypiserver: Index, action, faulty_proxy
+) -> None:
+    # The index's listing, seen through a proxy that alters every sha256 it names.
+    proxy = faulty_proxy(
+        pypiserver.upload_url,
+        lambda body: False,
+        lambda content: re.sub(rb"sha256=[0-9a-f]{64}", b"sha256=" + b"0" * 64, content),
+    )
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver, index_url=proxy.url + "simple/")
+    assert run.code == 1
+    assert the_error(run.out)[1:] == (
+        "The index serves these files with another sha256 than uploaded: "
+        "flit_sample-1.0.0-py3-none-any.whl, flit_sample-1.0.0.tar.gz.",
+        "Something between this runner and the index altered the files; investigate before "
+        "using this release.",
+    )
+    assert run.outputs["published"] == "false"
