@@ -23,6 +23,7 @@ from packaging.version import Version
 from .errors import GitHubError, InputError
 from .http import USER_AGENT
 from .notes import CHANGELOG_NAMES, changelog_section, clip
+from .verify import Dist
 from .versions import parse_tag
 
 if TYPE_CHECKING:  # PyGithub is imported only when a release is made (it is heavy)
@@ -72,8 +73,6 @@ class ReleasePlan:
 class ReleaseResult:
     url: str = ""
     id: int = 0
-    attached: list[str] = dataclasses.field(default_factory=list)
-    already: list[str] = dataclasses.field(default_factory=list)
 
 
 def client(token: str, api_url: str, write_interval: float) -> Client:
@@ -366,7 +365,6 @@ def publish(
                 "Delete that asset on GitHub if it is wrong, then re-run; or leave it, "
                 "if it is the file that was published.",
             )
-        result.already.append(asset.name)
     if missing and immutable:
         raise GitHubError(
             f"Release {plan.tag} is published and immutable, and lacks: "
@@ -377,7 +375,6 @@ def publish(
         )
     for asset in missing:
         _attach(release, asset, plan.tag, name)
-        result.attached.append(asset.name)
 
     if release.draft:
         with api_errors(f"publishing release {plan.tag}", name):
@@ -411,9 +408,9 @@ def _attach(release: GitRelease, asset: Asset, tag: str, repository: str) -> Non
 
 
 @contextmanager
-def assets_for(dists: Sequence[tuple[str, str, Path]]) -> Iterator[list[Asset]]:
+def assets_for(dists: Sequence[Dist]) -> Iterator[list[Asset]]:
     """The files to attach: every distribution and a SHA256SUMS file of them."""
-    files = [Asset(name, sha, path) for name, sha, path in dists]
+    files = [Asset(d.filename, d.sha256, d.path) for d in dists]
     with tempfile.TemporaryDirectory(prefix="release-sums-") as tmp:
         sums = Path(tmp) / "SHA256SUMS"
         sums.write_text(sha256sums(files), encoding="utf-8")

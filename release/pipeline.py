@@ -207,8 +207,8 @@ def publish(
     )
     result.confirmed = True
     if plan.release is not None:
-        files = [(s.dist.filename, s.dist.sha256, s.dist.path) for s in plan.steps]
-        with console.group(f"GitHub Release {plan.tag}"), github.assets_for(files) as assets:
+        dists = [s.dist for s in plan.steps]
+        with console.group(f"GitHub Release {plan.tag}"), github.assets_for(dists) as assets:
             github.publish(
                 github_client(settings),
                 plan.release,
