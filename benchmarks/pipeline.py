@@ -24,9 +24,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
-from demo import git, tagged_copy, throwaway_index  # noqa: E402
+sys.path.insert(0, str(REPO / "tests"))
+from demo import tagged_copy  # noqa: E402
+from support.indexes import pypiserver  # noqa: E402
+from support.projects import git  # noqa: E402
 
-PASSWORD = "bench-token"  # noqa: S105 - a throwaway local index
+PASSWORD = "bench-token"
 TIME_TARGET = 1.5
 MEMORY_TARGET = 1.5
 
@@ -59,7 +62,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="release-bench-") as tmp:
         root = Path(tmp)
         project = tagged_copy(REPO / "tests" / "projects" / "flit", root / "p", "v0.0.1")
-        with throwaway_index(root / "index", "bench", PASSWORD) as url:
+        with pypiserver(root / "index", "bench", PASSWORD) as index:
+            url = index.upload_url.rstrip("/")
             env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
             env.update(
                 TWINE_USERNAME="bench", TWINE_PASSWORD=PASSWORD, UV_CACHE_DIR=str(root / "uv-cache")

@@ -8,10 +8,15 @@ import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import pipeline, report
-from .errors import ReleaseError
+from .errors import InternalError, ReleaseError
 from .gha import Console, append_summary
-from .settings import SECRET_VARIABLES, Settings
+from .settings import Settings, secret_values, wants_debug
+
+
+def program_name(argv0: str) -> str:
+    """How the user invoked us, for usage lines and hints."""
+    name = Path(argv0).name
+    return "python -m release" if name in ("__main__.py", "") else name
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -21,38 +26,47 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     in_actions = env.get("GITHUB_ACTIONS") == "true"
     console = Console(actions=in_actions)
     # Masks go out before anything else is printed.
-    for name in SECRET_VARIABLES:
-        console.mask(env.get(name, "").strip())
-    debug = env.get("RUNNER_DEBUG") == "1" or "--debug" in argv
+    for secret in secret_values(env):
+        console.mask(secret)
+    debug = wants_debug(env, argv)
     summary = env.get("GITHUB_STEP_SUMMARY", "")
+    settings: Settings | None = None
     try:
         if in_actions and not argv:
             settings = Settings.from_action_env(env)
         else:
-            settings = Settings.from_args(argv, env)
+            settings = Settings.from_args(argv, env, program_name(sys.argv[0]))
+        debug = settings.debug
         console.verbose = settings.verbose
+        from . import pipeline  # after the masks and the settings: the first line is fast
+
         return pipeline.run(settings, console)
     except ReleaseError as exc:
-        console.error(f"{exc.message}\n{exc.hint}".strip(), title=exc.title)
-        if summary:
-            append_summary(Path(summary), report.error_markdown(exc))
-        return 1
+        return fail(exc, console, summary, exc if debug else None)
     except KeyboardInterrupt:
         console.error("Interrupted.", title="Release interrupted")
         return 130
     except Exception as exc:  # the last line of defence: still one clean ::error::
-        if debug:
-            console.line(traceback.format_exc())
-        console.error(
-            f"Unexpected error: {type(exc).__name__}: {exc}\n"
-            + ("" if debug else "Re-run with debug logging enabled for the traceback."),
-            title="Internal error",
+        internal = InternalError(
+            "internal-error",
+            f"Unexpected error: {type(exc).__name__}: {exc}",
+            "Re-run with debug logging enabled for the traceback."
+            if not debug
+            else "Please report this with the traceback above.",
         )
-        if summary:
-            internal = ReleaseError(f"Unexpected error: {type(exc).__name__}: {exc}")
-            internal.title = "Internal error"
-            append_summary(Path(summary), report.error_markdown(internal))
-        return 1
+        return fail(internal, console, summary, exc if debug else None)
+
+
+def fail(exc: ReleaseError, console: Console, summary: str, trace: BaseException | None) -> int:
+    """One error line (and the summary's copy); the traceback only in debug mode."""
+    from .report import error_markdown
+
+    if trace is not None:
+        console.line("".join(traceback.format_exception(trace)))
+    console.error(f"{exc.message}\n{exc.hint}".strip(), title=exc.heading)
+    if summary:
+        append_summary(Path(summary), error_markdown(exc, console.front))
+    return 1
 
 
 if __name__ == "__main__":

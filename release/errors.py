@@ -1,4 +1,9 @@
-"""The one error family: a message saying what went wrong and a hint saying what to do."""
+"""The one error family.
+
+Every error carries a stable ``code`` (shown in the annotation and the summary, so a
+maintainer can search for it and tests can assert it), a ``message`` saying what went
+wrong, and a ``hint`` saying what to do. The subclass decides the annotation's title.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,31 @@ class ReleaseError(Exception):
 
     title = "Release failed"
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, code: str, message: str, hint: str = "") -> None:
         super().__init__(message)
+        self.code = code
         self.message = message
         self.hint = hint
 
     def __str__(self) -> str:
         return self.message
 
+    @property
+    def heading(self) -> str:
+        """The annotation's title: the kind of failure and its code."""
+        return f"{self.title} [{self.code}]"
+
 
 class InputError(ReleaseError):
     """An input (action input, flag, tag) is malformed or missing."""
 
     title = "Invalid input"
+
+
+class GitError(ReleaseError):
+    """The local git checkout does not match what is being released."""
+
+    title = "Checkout not ready"
 
 
 class VersionError(ReleaseError):
@@ -41,12 +58,30 @@ class PackageIndexError(ReleaseError):
     title = "Package index error"
 
 
+class CredentialError(ReleaseError):
+    """No upload credential could be had (trusted publishing, API token)."""
+
+    title = "Credential error"
+
+
+class AttestationError(ReleaseError):
+    """An attestation could not be made or does not verify."""
+
+    title = "Attestation failed"
+
+
 class GitHubError(ReleaseError):
     """The GitHub API refused or failed a request."""
 
     title = "GitHub release failed"
 
-    def __init__(self, message: str, hint: str = "", *, transient: bool = False) -> None:
-        super().__init__(message, hint)
+    def __init__(self, code: str, message: str, hint: str = "", *, transient: bool = False) -> None:
+        super().__init__(code, message, hint)
         # A server error or a lost connection: the request may be tried again.
         self.transient = transient
+
+
+class InternalError(ReleaseError):
+    """Anything unexpected: still one clean error line, the traceback only in debug."""
+
+    title = "Internal error"

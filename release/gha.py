@@ -7,11 +7,14 @@ so one code path serves both. Escaping follows the actions/toolkit ``command.ts`
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TextIO
+
+from .inputs import Front, render
 
 # The runner refuses a step summary above 1 MiB.
 SUMMARY_LIMIT = 1024 * 1024
@@ -27,8 +30,26 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+
+
+def neutralise(text: str) -> str:
+    """Outside text made safe for the log: no ANSI codes, and no line (however it was
+    broken: a bare CR counts for the runner) that starts a workflow command."""
+    lines = ANSI.sub("", text).splitlines() or [""]
+    return "\n".join(
+        line.replace("::", ":\u200b:", 1) if line.lstrip().startswith("::") else line
+        for line in lines
+    )
+
+
 class Console:
-    """Where every line the action prints goes; knows whether it runs in Actions."""
+    """Where every line the action prints goes; knows whether it runs in Actions.
+
+    Everything printed goes through ``neutralise`` (our text can hold outside text: a
+    server's reason, a file name), and annotations name inputs the way the user sees
+    them (``render``: an input in a workflow, a flag on the command line).
+    """
 
     def __init__(
         self, *, actions: bool, verbose: bool = False, stream: TextIO | None = None
@@ -38,11 +59,16 @@ class Console:
         self.stream = stream if stream is not None else sys.stdout
         self._secrets: list[str] = []
 
+    @property
+    def front(self) -> Front:
+        return "action" if self.actions else "cli"
+
     def mask(self, secret: str) -> None:
         """Register a secret: masked by the runner and scrubbed from our own output."""
-        if not secret:
+        if not secret or secret in self._secrets:
             return
         self._secrets.append(secret)
+        self._secrets.sort(key=len, reverse=True)  # longest first: no partial scrubs
         if self.actions:
             # Each line of a multi-line secret is masked on its own by the runner.
             for line in secret.splitlines():
@@ -58,17 +84,20 @@ class Console:
         self.stream.write(line + "\n")
         self.stream.flush()
 
+    def render(self, text: str) -> str:
+        return render(text, self.front)
+
     def line(self, text: str = "") -> None:
-        """Print text as it is (after scrubbing secrets)."""
-        self._write(self.scrub(text))
+        """Print text (secrets scrubbed, workflow commands neutralised)."""
+        self._write(neutralise(self.scrub(text)))
 
     def _annotation(self, kind: str, message: str, title: str) -> None:
-        message = self.scrub(message)
+        message = self.scrub(self.render(message))
         if self.actions:
             props = f" title={escape_property(self.scrub(title))}" if title else ""
-            self._write(f"::{kind}{props}::{escape_data(message)}")
+            self._write(f"::{kind}{props}::{escape_data(ANSI.sub('', message))}")
         else:
-            self._write(f"{kind}: {message}")
+            self._write(neutralise(f"{kind}: {message}"))
 
     def error(self, message: str, title: str = "") -> None:
         self._annotation("error", message, title)
@@ -85,12 +114,27 @@ class Console:
         if self.actions:
             self._write(f"::group::{escape_data(self.scrub(title))}")
         else:
-            self._write(f"-- {self.scrub(title)}")
+            self._write(f"-- {neutralise(self.scrub(title))}")
         try:
             yield
         finally:
             if self.actions:
                 self._write("::endgroup::")
+
+    @contextlib.contextmanager
+    def raw(self) -> Iterator[Callable[[str], None]]:
+        """Stream a tool's output as it comes. In Actions it sits between
+        ``::stop-commands::`` and its random token, so nothing in it is a command."""
+        token = secrets.token_hex(16)
+        if self.actions:
+            self._write(f"::stop-commands::{token}")
+        try:
+            yield lambda text: self._write(
+                self.scrub(ANSI.sub("", text)).replace("\r", "\n").rstrip("\n")
+            )
+        finally:
+            if self.actions:
+                self._write(f"::{token}::")
 
     def log(self, title: str, text: str, *, failed: bool = False) -> None:
         """Show a tool's captured output: collapsed in Actions, in full when it failed or
@@ -98,10 +142,11 @@ class Console:
         body = text.rstrip("\n")
         if failed or self.verbose:
             self.line(f"-- {title}")
-            self.line(body)
+            with self.raw() as write:
+                write(body)
         elif self.actions:
-            with self.group(title):
-                self.line(body)
+            with self.group(title), self.raw() as write:
+                write(body)
         else:
             self.line(f"-- {title}: ok")
 

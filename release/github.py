@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, TypeVar
 import requests
 from packaging.version import Version
 
+from .dists import Dist, sha256_of, sha256sums
 from .errors import GitHubError, InputError
 from .http import USER_AGENT
-from .notes import CHANGELOG_NAMES, changelog_section, clip
-from .verify import Dist
+from .model import ReleasePlan, ReleaseResult
+from .notes import clip, find_notes
 from .versions import parse_tag
 
 if TYPE_CHECKING:  # PyGithub is imported only when a release is made (it is heavy)
@@ -54,25 +55,6 @@ class Asset:
     name: str
     sha256: str
     path: Path
-
-
-@dataclasses.dataclass(frozen=True)
-class ReleasePlan:
-    """What the GitHub Release will be; checked, nothing created yet."""
-
-    repository: str
-    tag: str
-    body: str
-    notes_source: str
-    prerelease: bool
-    make_latest: bool
-    existing: str  # "", "draft" or "published"
-
-
-@dataclasses.dataclass
-class ReleaseResult:
-    url: str = ""
-    id: int = 0
 
 
 def client(token: str, api_url: str, write_interval: float) -> Client:
@@ -112,7 +94,7 @@ def _message(exc: GithubException) -> str:
 
 @contextmanager
 def api_errors(
-    doing: str, repository: str, not_found: tuple[str, str] | None = None
+    doing: str, repository: str, not_found: tuple[str, str, str] | None = None
 ) -> Iterator[None]:
     """Turn what PyGithub raises into GitHubErrors that say what to do."""
     from github import GithubException
@@ -123,28 +105,33 @@ def api_errors(
         status, said = exc.status, _message(exc)
         if status == 401:
             raise GitHubError(
+                "github-token-refused",
                 f"GitHub refused the token (HTTP 401: {said}) while {doing}.",
-                "The github-token is wrong or expired. Leave github-token at its default "
+                "The {github-token} is wrong or expired. Leave it at its default "
                 "(${{ github.token }}) or pass a valid token from a secret.",
             ) from None
         if status == 404 and not_found:
             raise GitHubError(*not_found) from None
         if status == 403 and "rate limit" not in said.lower():
             raise GitHubError(
+                "github-permission-denied",
                 f"The token lacks permission for {doing} in {repository} (HTTP 403: {said}).",
                 PERMISSIONS_FIX,
             ) from None
         if status == 422:
             raise GitHubError(
+                "github-validation-failed",
                 f"GitHub refused {doing} (HTTP 422: {said}).",
                 "Fix what GitHub names above, then re-run.",
             ) from None
         if status in (403, 429) or "rate limit" in said.lower():
             raise GitHubError(
+                "github-rate-limited",
                 f"GitHub's rate limit stopped {doing} (HTTP {status}: {said}).",
                 "Re-run the workflow later; what is done is kept.",
             ) from None
         raise GitHubError(
+            "github-http-error",
             f"GitHub answered HTTP {status} while {doing}: {said}.",
             "GitHub may be having trouble (https://www.githubstatus.com); re-run later, "
             "what is done is kept.",
@@ -152,31 +139,12 @@ def api_errors(
         ) from None
     except requests.RequestException as exc:
         raise GitHubError(
+            "github-unreachable",
             f"GitHub did not answer while {doing} ({type(exc).__name__}), even after retries.",
             "GitHub may be having trouble (https://www.githubstatus.com); re-run later, "
             "what is done is kept.",
             transient=True,
         ) from None
-
-
-def find_notes(workdir: Path, notes_file: Path | None, version: Version) -> tuple[str, str]:
-    """(body, where it came from); an empty body means: let GitHub generate notes."""
-    if notes_file is not None:
-        if not notes_file.is_file():
-            raise InputError(
-                f"release-notes file '{notes_file}' does not exist.",
-                "Set release-notes to a file relative to working-directory, or leave it "
-                "empty to use the changelog.",
-            )
-        return clip(notes_file.read_text(encoding="utf-8")), notes_file.name
-    for name in CHANGELOG_NAMES:
-        path = workdir / name
-        if path.is_file():
-            text = path.read_text(encoding="utf-8", errors="replace")
-            section = changelog_section(text, version, rst=name.endswith(".rst"))
-            if section:
-                return clip(section), name
-    return "", ""
 
 
 def _releases_for(releases: Sequence[GitRelease], tag: str) -> list[GitRelease]:
@@ -218,17 +186,20 @@ def preflight(
     previous: Version | None,
     workdir: Path,
     notes_file: Path | None,
+    root: Path,
 ) -> ReleasePlan:
     """Every check that can be made on GitHub before an upload; creates nothing."""
     if not repository:
         raise InputError(
+            "github-repository-missing",
             "GITHUB_REPOSITORY is not set, so there is no repository for the release.",
-            "Run in GitHub Actions, or set github-release: false.",
+            "Run in GitHub Actions, or set {github-release=false}.",
         )
     with api_errors(
         f"reading {repository}",
         repository,
         (
+            "github-repository-not-found",
             f"Repository {repository} was not found, or the token cannot see it (HTTP 404).",
             "Check GITHUB_REPOSITORY and that github-token belongs to this repository.",
         ),
@@ -238,6 +209,7 @@ def preflight(
         f"reading tag {tag}",
         repository,
         (
+            "github-tag-missing",
             f"Tag '{tag}' is not in {repository} on GitHub (HTTP 404).",
             f"Push the tag first: git push origin {tag}",
         ),
@@ -248,12 +220,13 @@ def preflight(
             target = repo.get_git_tag(target).object.sha
     if sha and target != sha:
         raise GitHubError(
+            "github-tag-moved",
             f"Tag '{tag}' points at commit {target[:12]} on GitHub, but this run "
             f"released commit {sha[:12]}.",
             "The tag moved after the workflow started, or the workflow checked out "
             "another commit; re-run the workflow from the tag.",
         )
-    body, source = find_notes(workdir, notes_file, version)
+    body, source = find_notes(workdir, notes_file, version, root=root)
     # Asking GitHub for generated notes needs contents: write, so it also proves the
     # token may write releases, without creating anything.
     with api_errors("creating releases", repository):
@@ -276,11 +249,6 @@ def preflight(
     )
 
 
-def sha256sums(assets: Sequence[Asset]) -> str:
-    """The classic ``sha256sum`` format: digest, two spaces, name."""
-    return "".join(f"{a.sha256}  {a.name}\n" for a in sorted(assets, key=lambda a: a.name))
-
-
 def _asset_sha256(gh_asset: GitReleaseAsset, session: requests.Session, token: str) -> str:
     digest = gh_asset.raw_data.get("digest") or ""
     if digest.startswith("sha256:"):
@@ -291,7 +259,7 @@ def _asset_sha256(gh_asset: GitReleaseAsset, session: requests.Session, token: s
         headers={"Accept": "application/octet-stream", "Authorization": f"Bearer {token}"},
     )
     response.raise_for_status()
-    return hashlib.sha256(response.content).hexdigest()
+    return hashlib.sha256(response.content).hexdigest()  # small: dists and SHA256SUMS
 
 
 def _retry_post(
@@ -360,6 +328,7 @@ def publish(
             same = _asset_sha256(there, session, token) == asset.sha256
         if not same:
             raise GitHubError(
+                "github-asset-differs",
                 f"Release {plan.tag} already has an asset {asset.name} with other "
                 "content; it is not replaced.",
                 "Delete that asset on GitHub if it is wrong, then re-run; or leave it, "
@@ -367,6 +336,7 @@ def publish(
             )
     if missing and immutable:
         raise GitHubError(
+            "github-release-immutable",
             f"Release {plan.tag} is published and immutable, and lacks: "
             + ", ".join(a.name for a in missing)
             + ".",
@@ -404,15 +374,26 @@ def _attach(release: GitRelease, asset: Asset, tag: str, repository: str) -> Non
                 there.delete_asset()
         return None
 
-    _retry_post(f"attaching {asset.name} to release {tag}", repository, upload, recover)
+    attached = _retry_post(f"attaching {asset.name} to release {tag}", repository, upload, recover)
+    # Read back what GitHub stored: its digest must be the file's (where GitHub gives one).
+    digest = str(attached.raw_data.get("digest") or "")
+    if digest.startswith("sha256:") and digest.removeprefix("sha256:") != asset.sha256:
+        raise GitHubError(
+            "github-asset-digest-mismatch",
+            f"GitHub stored {asset.name} on release {tag} with sha256 "
+            f"{digest.removeprefix('sha256:')}, but the file's is {asset.sha256}.",
+            "Something between this runner and GitHub altered the upload. Delete that "
+            "asset on GitHub, then re-run.",
+        )
 
 
 @contextmanager
-def assets_for(dists: Sequence[Dist]) -> Iterator[list[Asset]]:
-    """The files to attach: every distribution and a SHA256SUMS file of them."""
+def assets_for(dists: Sequence[Dist], extra: Sequence[Path] = ()) -> Iterator[list[Asset]]:
+    """The files to attach: every distribution, any extra files (attestations), and a
+    SHA256SUMS file of them all."""
     files = [Asset(d.filename, d.sha256, d.path) for d in dists]
+    files += [Asset(p.name, sha256_of(p), p) for p in extra]
     with tempfile.TemporaryDirectory(prefix="release-sums-") as tmp:
         sums = Path(tmp) / "SHA256SUMS"
-        sums.write_text(sha256sums(files), encoding="utf-8")
-        digest = hashlib.sha256(sums.read_bytes()).hexdigest()
-        yield [*files, Asset("SHA256SUMS", digest, sums)]
+        sums.write_text(sha256sums([(a.name, a.sha256) for a in files]), encoding="utf-8")
+        yield [*files, Asset("SHA256SUMS", sha256_of(sums), sums)]

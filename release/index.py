@@ -1,56 +1,47 @@
-"""What the index already has for a project, through its simple API.
+"""What the index already has for a project, read defensively through its simple API.
 
-pypi-simple asks for PEP 691 JSON first and falls back to PEP 503 HTML.
+Fail closed: only a real PEP 691 JSON or PEP 503 HTML project page counts. A 404 is
+believed only when a second read that bypasses caches says so too; anything else (an
+HTML error page with status 200, garbage, a page too large or too slow) is an error,
+never "a new project". pypi-simple parses what passed those checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import urllib.parse
+import json
+import re
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import requests
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
+from packaging.utils import canonicalize_name
 from packaging.version import Version
-from pypi_simple import (
-    NoSuchProjectError,
-    PyPISimple,
-    UnsupportedContentTypeError,
-    UnsupportedRepoVersionError,
-)
 
+from .dists import file_version
 from .errors import PackageIndexError
+from .http import Page, TooLarge, TooSlow, get_capped
+from .settings import sanitize_url
 from .versions import Known, parse_known
 
-CHUNK = 1024 * 1024
+if TYPE_CHECKING:
+    from pypi_simple import DistributionPackage
 
-
-def sanitize_url(url: str) -> str:
-    """Hide the password in a URL before it is shown anywhere."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-
-
-def file_version(filename: str) -> str | None:
-    """The version in a distribution's file name, or None for other kinds of file."""
-    try:
-        if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[1])
-        return str(parse_sdist_filename(filename)[1])
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        return None
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
+ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
+# PyPI's largest project pages are a few MB; a page past this is not an answer.
+MAX_PAGE = 20 * 1024 * 1024
+NO_CACHE = {"Cache-Control": "no-cache", "Pragma": "no-cache"}
+# PEP 792: a project in these states takes no uploads.
+REFUSED_STATUS = {
+    "archived": "the project is archived: its maintainers marked it as no longer updated",
+    "quarantined": "the project is quarantined by the index's administrators",
+    "deprecated": "the project is deprecated",
+}
+DOWNLOAD_DEADLINE = 600.0
+TITLE = re.compile(rb"<(?:title|h1)>\s*Links for ([^<]+?)\s*</(?:title|h1)>", re.I)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +51,7 @@ class IndexFile:
     sha256: str | None
     yanked: bool
     version: str | None
+    package: DistributionPackage | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +61,7 @@ class IndexProject:
     name: str
     files: tuple[IndexFile, ...] = ()
     versions: tuple[str, ...] = ()
+    status: str = "active"
 
     def known(self) -> list[Known]:
         """Every version the index has; yanked when all its files are yanked."""
@@ -89,34 +82,101 @@ class IndexProject:
             if f.version is not None and parse_known(f.version) == version
         }
 
+    def sha256s(self) -> dict[str, str | None]:
+        return {f.filename: f.sha256 for f in self.files}
+
+
+def project_url(index_url: str, name: str) -> str:
+    return f"{index_url.rstrip('/')}/{canonicalize_name(name)}/"
+
+
+def _fetch(session: requests.Session, url: str, fresh: bool) -> Page:
+    shown = sanitize_url(url)
+    headers = {"Accept": ACCEPT, **(NO_CACHE if fresh else {})}
+    try:
+        return get_capped(session, url, headers=headers, max_bytes=MAX_PAGE)
+    except (TooLarge, TooSlow) as exc:
+        raise PackageIndexError(
+            "index-page-unusable",
+            f"The index's page {shown} could not be read: {exc}.",
+            "Nothing was uploaded. Check {index-url}; if it is right, the index or a "
+            "proxy in between is misbehaving: try again later.",
+        ) from None
+    except requests.RequestException as exc:
+        raise PackageIndexError(
+            "index-unreachable",
+            f"Cannot reach the index at {shown}: {type(exc).__name__}.",
+            "Check {index-url} and that the index is up; nothing was uploaded.",
+        ) from None
+
 
 def read_project(
     session: requests.Session, index_url: str, name: str, *, fresh: bool = False
 ) -> IndexProject:
     """Read the project's page; ``fresh`` asks caches in between for a new copy."""
-    client = PyPISimple(endpoint=index_url, session=session)
-    headers = {"Cache-Control": "no-cache"} if fresh else None
-    shown = sanitize_url(client.get_project_url(name))
+    url = project_url(index_url, name)
+    page = _fetch(session, url, fresh)
+    if page.status == 404:
+        # A 404 from a cache or a flaky front is not proof: ask the origin again.
+        page = _fetch(session, url, fresh=True)
+        if page.status == 404:
+            return IndexProject(name=canonicalize_name(name))
+    if page.status != 200:
+        raise PackageIndexError(
+            "index-http-error",
+            f"The index answered HTTP {page.status} for {sanitize_url(url)}.",
+            "Check {index-url}: it must be the simple API of the index you upload to. "
+            "Nothing was uploaded.",
+        )
+    return parse_page(page, name)
+
+
+def _not_simple(page: Page, why: str) -> PackageIndexError:
+    # Never echo the page: it is outside text, and may be anything.
+    kind = page.content_type or "no content type"
+    return PackageIndexError(
+        "index-answer-invalid",
+        f"{sanitize_url(page.url)} did not answer as a simple API project page: {why} "
+        f"(got {kind}, {len(page.body)} bytes).",
+        "Nothing was uploaded. {index-url} must be a PEP 503/691 simple API such as "
+        "https://pypi.org/simple/; if it is, the index or a proxy in front of it sent "
+        "an error page: try again later.",
+    )
+
+
+def parse_page(page: Page, name: str) -> IndexProject:
+    """A validated project page, as an IndexProject."""
+    from pypi_simple import ProjectPage, UnsupportedRepoVersionError
+
+    want = canonicalize_name(name)
     try:
-        page = client.get_project_page(name, headers=headers)
-    except NoSuchProjectError:
-        return IndexProject(name=canonicalize_name(name))
-    except requests.HTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else "?"
-        raise PackageIndexError(
-            f"The index answered HTTP {status} for {shown}.",
-            "Check index-url: it must be the simple API of the index you upload to.",
-        ) from None
-    except requests.RequestException as exc:
-        raise PackageIndexError(
-            f"Cannot reach the index at {shown}: {type(exc).__name__}.",
-            "Check index-url and that the index is up; nothing was uploaded.",
-        ) from None
-    except (UnsupportedContentTypeError, UnsupportedRepoVersionError) as exc:
-        raise PackageIndexError(
-            f"{shown} did not answer as a simple API: {exc}",
-            "index-url must be a PEP 503/691 simple API, such as https://pypi.org/simple/",
-        ) from None
+        if page.content_type == JSON_TYPE:
+            data = json.loads(page.body)
+            api = data.get("meta", {}).get("api-version") if isinstance(data, dict) else None
+            if not isinstance(api, str):
+                raise _not_simple(page, "the JSON has no meta.api-version")
+            if canonicalize_name(str(data.get("name", ""))) != want:
+                raise _not_simple(page, f"the JSON is not the page of '{want}'")
+            parsed = ProjectPage.from_json_data(data, page.url)
+        elif page.content_type in HTML_TYPES:
+            title = TITLE.search(page.body[:65536])
+            named = (
+                title is not None
+                and canonicalize_name(title.group(1).decode("utf-8", "replace")) == want
+            )
+            marked = b"pypi:repository-version" in page.body[:65536]
+            if not (named or marked):
+                raise _not_simple(
+                    page, "the HTML has no pypi:repository-version and does not name the project"
+                )
+            parsed = ProjectPage.from_html(want, page.body, page.url, page.charset)
+        else:
+            raise _not_simple(page, "unexpected content type")
+    except UnsupportedRepoVersionError as exc:
+        raise _not_simple(page, f"unsupported API version ({exc.declared_version})") from None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        # json's and pydantic's errors are ValueErrors; the others: odd shapes.
+        raise _not_simple(page, "it could not be parsed") from None
     files = tuple(
         IndexFile(
             filename=p.filename,
@@ -124,39 +184,78 @@ def read_project(
             sha256=p.digests.get("sha256"),
             yanked=p.is_yanked,
             version=file_version(p.filename) or p.version,
+            package=p,
         )
-        for p in page.packages
+        for p in parsed.packages
     )
+    status = parsed.status.value if parsed.status is not None else "active"
     return IndexProject(
-        name=canonicalize_name(name), files=files, versions=tuple(page.versions or ())
+        name=want, files=files, versions=tuple(parsed.versions or ()), status=str(status)
     )
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def download(session: requests.Session, file: IndexFile, dest: Path) -> Path:
-    """Fetch a file the index has, checking its sha256 when the index gives one."""
-    target = dest / file.filename
-    try:
-        with session.get(file.url, stream=True) as response:
-            response.raise_for_status()
-            with target.open("wb") as fh:
-                for chunk in response.iter_content(CHUNK):
-                    fh.write(chunk)
-    except requests.RequestException as exc:
+def check_status(project: IndexProject, index_url: str) -> None:
+    """PEP 792: an archived, quarantined or deprecated project takes no new release."""
+    why = REFUSED_STATUS.get(project.status)
+    if why is not None:
         raise PackageIndexError(
+            f"project-{project.status}",
+            f"The index marks '{project.name}' as {project.status} ({why}); it takes no "
+            "new release.",
+            f"Nothing was uploaded. Ask the index ({sanitize_url(index_url)}) to make the "
+            "project active again, then re-run.",
+        )
+
+
+class _Guard:
+    """pypi-simple's progress hook, used to stop a download past its size or deadline."""
+
+    def __init__(self, limit: int, deadline: float) -> None:
+        self.seen = 0
+        self.limit = limit
+        self.end = time.monotonic() + deadline
+
+    def __call__(self, _total: int | None) -> _Guard:
+        return self
+
+    def __enter__(self) -> _Guard:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def update(self, increment: int) -> None:
+        self.seen += increment
+        if self.seen > self.limit or time.monotonic() > self.end:
+            raise TooLarge("the file is larger or slower than expected")
+
+
+def download(session: requests.Session, file: IndexFile, dest: Path, *, limit: int) -> Path:
+    """Fetch a file the index lists, checking the digests it gives (pypi-simple's verify)."""
+    from pypi_simple import DigestMismatchError, PyPISimple
+
+    target = dest / file.filename
+    if file.package is None:
+        raise AssertionError("download() needs a file read from the index")
+    client = PyPISimple(session=session)
+    try:
+        client.download_package(
+            file.package,
+            target,
+            verify=True,
+            timeout=(10, 60),
+            progress=_Guard(limit, DOWNLOAD_DEADLINE),
+        )
+    except DigestMismatchError:
+        raise PackageIndexError(
+            "index-digest-mismatch",
+            f"The index served {file.filename} with a digest that differs from its listing.",
+            "A proxy or cache may be altering downloads; try again later.",
+        ) from None
+    except (requests.RequestException, TooLarge, OSError) as exc:
+        raise PackageIndexError(
+            "index-download-failed",
             f"Cannot download {file.filename} from the index: {type(exc).__name__}.",
             "The index lists the file but did not serve it; try again later.",
         ) from None
-    if file.sha256 and sha256_of(target) != file.sha256:
-        raise PackageIndexError(
-            f"The index served {file.filename} with a sha256 that differs from its listing.",
-            "A proxy or cache may be altering downloads; try again later.",
-        )
     return target

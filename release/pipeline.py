@@ -1,51 +1,97 @@
 """plan() checks everything it can; publish() changes the world; run() does both and
-has report() tell what happened."""
+has report() tell what happened.
+
+plan() is a list of named steps, each a function below it. Nothing in plan() is
+irreversible: no upload, no minted token, no signature, no GitHub write.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import tempfile
 import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 from packaging.version import Version
 
-from . import github
 from . import index as idx
-from .build import build
+from .build import build, copy_out
+from .dists import Dist, find_files, read_dist
 from .errors import DistributionError, InputError
 from .gha import Console
+from .gitrepo import Checkout, inspect
 from .http import make_session
+from .model import Action, Plan, ReleasePlan, Result
+from .paths import confine
 from .report import report
-from .settings import Settings
-from .upload import UPLOAD, Step, confirm, decide, twine_settings, upload_one
-from .verify import check, find_files, read_dist, twine_check
+from .settings import Settings, sanitize_url
+from .upload import Uploader, confirm, decide
+from .verify import check, twine_check
 from .versions import Gate, gate, parse_tag
 
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """Everything checked: what would be published, and where."""
-
-    project: str
-    version: Version
-    tag: str
-    previous: Version | None
-    resume: bool
-    steps: list[Step]
-    release: github.ReleasePlan | None
+if TYPE_CHECKING:
+    from . import github
 
 
 @dataclasses.dataclass
-class Result:
-    """What a run did, filled in as it goes so a failure still reports the progress."""
+class Context:
+    """What the steps of one run share: its settings, console, HTTP session, and the
+    private folder the build writes into."""
 
-    plan: Plan | None = None
-    uploaded: list[str] = dataclasses.field(default_factory=list)
-    confirmed: bool = False
-    release: github.ReleaseResult = dataclasses.field(default_factory=github.ReleaseResult)
-    error: BaseException | None = None
+    settings: Settings
+    console: Console
+    session: requests.Session
+    workdir: Path  # private: never packages-dir, so nothing stale is ever published
+    _github: github.Client | None = None
+
+    def github(self) -> github.Client:
+        """The one GitHub client of the run (made on first use: PyGithub is heavy)."""
+        if self._github is None:
+            from . import github
+
+            s = self.settings
+            self._github = github.client(s.github_token, s.github_api_url, s.github_write_interval)
+        return self._github
+
+
+# --- plan: every check, nothing irreversible ------------------------------------------
+
+
+def plan(ctx: Context) -> Plan:
+    """Every check that can be made before an upload."""
+    s = ctx.settings
+    version = parse_tag(s.tag, s.tag_prefix)
+    name = project_name(s.working_directory)
+    checkout = check_checkout(ctx)
+    root = workspace_root(ctx, checkout)
+    early = read_index(ctx, name, version) if name else None
+    dists = make_dists(ctx, checkout, root)
+    name = name or name_from_files(dists)
+    verify_dists(ctx, dists, name, version)
+    project, verdict = early or read_index(ctx, name, version)
+    steps = decide(
+        dists,
+        project,
+        version,
+        skip_existing=s.skip_existing,
+        session=ctx.session,
+        console=ctx.console,
+    )
+    release = github_preflight(ctx, version, verdict, root) if s.github_release else None
+    return Plan(
+        project=name,
+        version=version,
+        tag=s.tag,
+        previous=verdict.previous,
+        resume=verdict.resume,
+        backport=verdict.backport,
+        steps=steps,
+        release=release,
+    )
 
 
 def project_name(workdir: Path) -> str | None:
@@ -55,184 +101,233 @@ def project_name(workdir: Path) -> str | None:
         if (workdir / "setup.py").is_file():
             return None
         raise InputError(
-            f"No pyproject.toml in working-directory '{workdir}'.",
-            "Set working-directory to the folder of the project to release.",
+            "no-pyproject",
+            f"No pyproject.toml in {{working-directory}} '{workdir}'.",
+            "Set {working-directory} to the folder of the project to release.",
         )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path} is not valid TOML: {exc}.", "Fix the file.") from None
+        raise InputError(
+            "pyproject-invalid", f"{path} is not valid TOML: {exc}.", "Fix the file."
+        ) from None
     name = data.get("project", {}).get("name")
     return name if isinstance(name, str) and name else None
 
 
-def _gate(
-    session: requests.Session, settings: Settings, name: str, version: Version
-) -> tuple[idx.IndexProject, Gate]:
-    project = idx.read_project(session, settings.index_url, name)
-    return project, gate(version, project.known(), settings.tag)
+def check_checkout(ctx: Context) -> Checkout:
+    s = ctx.settings
+    return inspect(
+        s.working_directory,
+        s.tag,
+        env=s.child_env,
+        dry_run=s.dry_run,
+        allow_dirty=s.allow_dirty,
+        strict_tag=not s.actions,
+        packages_dir=s.packages_dir,
+        console=ctx.console,
+    )
 
 
-def plan(settings: Settings, console: Console, session: requests.Session) -> Plan:
-    """Every check that can be made before an upload; nothing irreversible."""
-    version = parse_tag(settings.tag, settings.tag_prefix)
-    if not settings.dry_run and not settings.password:
-        raise InputError(
-            "No password for the index: the password input is empty.",
-            "Create an API token on the index, store it as a repository secret and "
-            "pass it: 'password: ${{ secrets.PYPI_API_TOKEN }}' (locally: set "
-            "TWINE_PASSWORD).",
-        )
-    name = project_name(settings.working_directory)
-    checked = _gate(session, settings, name, version) if name else None
+def workspace_root(ctx: Context, checkout: Checkout) -> Path:
+    """The folder every file the run reads must stay in: the runner's workspace, else
+    the repository, else the project folder."""
+    s = ctx.settings
+    return s.workspace or checkout.root or s.working_directory.resolve()
 
-    if settings.build:
-        present, others = find_files(settings.packages_dir)
-        if present or others:
+
+def read_index(ctx: Context, name: str, version: Version) -> tuple[idx.IndexProject, Gate]:
+    """What the index has, and the version gate's verdict on it."""
+    s = ctx.settings
+    project = idx.read_project(ctx.session, s.index_url, name)
+    idx.check_status(project, s.index_url)
+    return project, gate(version, project.known(), s.tag, allow_backport=s.allow_backport)
+
+
+def make_dists(ctx: Context, checkout: Checkout, root: Path) -> list[Dist]:
+    """Build into the private folder, or take the files in packages-dir as they are."""
+    s = ctx.settings
+    confine(s.packages_dir, root, "packages-dir")
+    if not s.build:
+        paths, others = find_files(s.packages_dir)
+        if others:
             raise DistributionError(
-                f"packages-dir '{settings.packages_dir}' already holds files: "
-                + ", ".join(p.name for p in [*present, *others])
-                + ".",
-                "With build: true the action builds into an empty folder so that "
-                "nothing stale is published: delete them, or set build: false to "
-                "publish them as they are.",
+                "stray-files",
+                f"{{packages-dir}} '{s.packages_dir}' holds files that are not "
+                "distributions: " + ", ".join(p.name for p in others) + ".",
+                "Only wheels (.whl) and sdists (.tar.gz) are published; remove the others.",
             )
-        build(
-            settings.working_directory,
-            settings.packages_dir,
-            commit=settings.github_sha,
-            env=settings.child_env,
-            console=console,
+        return [read_dist(p) for p in paths]
+    build(
+        s.working_directory,
+        ctx.workdir,
+        source_date_epoch=checkout.commit_time,
+        env=s.child_env,
+        console=ctx.console,
+    )
+    paths, _ = find_files(ctx.workdir)
+    copy_out(paths, s.packages_dir)
+    return [read_dist(p) for p in paths]
+
+
+def name_from_files(dists: list[Dist]) -> str:
+    names = sorted({d.name for d in dists})
+    if len(names) != 1:
+        raise DistributionError(
+            "project-name-unknown",
+            "Cannot tell the project's name: pyproject.toml has no [project] name "
+            f"and the files name {names or 'nothing'}.",
+            "Add a [project] table with the name to pyproject.toml.",
         )
-    paths, others = find_files(settings.packages_dir)
-    dists = [read_dist(p) for p in paths]
-    if name is None:
-        names = sorted({d.name for d in dists})
-        if len(names) != 1:
-            raise DistributionError(
-                "Cannot tell the project's name: pyproject.toml has no [project] name "
-                f"and the files name {names or 'nothing'}.",
-                "Add a [project] table with the name to pyproject.toml.",
-            )
-        name = names[0]
+    return names[0]
+
+
+def verify_dists(ctx: Context, dists: list[Dist], name: str, version: Version) -> None:
+    s = ctx.settings
     check(
         dists,
-        others,
         project=name,
         version=version,
-        tag=settings.tag,
-        built=settings.build,
-        packages_dir=settings.packages_dir,
-        console=console,
+        tag=s.tag,
+        built=s.build,
+        packages_dir=s.packages_dir,
+        console=ctx.console,
     )
-    if settings.verify_metadata:
-        twine_check(dists, cwd=settings.working_directory, env=settings.child_env, console=console)
-    project, verdict = checked or _gate(session, settings, name, version)
-    steps = decide(
-        dists,
-        project,
-        version,
-        skip_existing=settings.skip_existing,
-        session=session,
-        console=console,
-    )
-    release = None
-    if settings.github_release:
-        with console.group(f"Check GitHub: {settings.github_repository}, tag {settings.tag}"):
-            release = github.preflight(
-                github_client(settings),
-                repository=settings.github_repository,
-                tag=settings.tag,
-                tag_prefix=settings.tag_prefix,
-                sha=settings.github_sha,
-                version=version,
-                previous=verdict.previous,
-                workdir=settings.working_directory,
-                notes_file=settings.release_notes,
-            )
-    return Plan(
-        project=name,
-        version=version,
-        tag=settings.tag,
-        previous=verdict.previous,
-        resume=verdict.resume,
-        steps=steps,
-        release=release,
-    )
+    if s.verify_metadata:
+        twine_check(dists, cwd=s.working_directory, env=s.child_env, console=ctx.console)
 
 
-def github_client(settings: Settings) -> github.Client:
-    if not settings.github_token:
-        raise InputError(
-            "github-release is true, but github-token is empty.",
-            "Leave github-token at its default (${{ github.token }}) and give the job "
-            "'permissions: contents: write', or set github-release: false.",
+def github_preflight(ctx: Context, version: Version, verdict: Gate, root: Path) -> ReleasePlan:
+    from . import github
+
+    s = ctx.settings
+    with ctx.console.group(f"Check GitHub: {s.github_repository}, tag {s.tag}"):
+        return github.preflight(
+            ctx.github(),
+            repository=s.github_repository,
+            tag=s.tag,
+            tag_prefix=s.tag_prefix,
+            sha=s.github_sha,
+            version=version,
+            previous=verdict.previous,
+            workdir=s.working_directory,
+            notes_file=s.release_notes,
+            root=root,
         )
-    return github.client(
-        settings.github_token, settings.github_api_url, settings.github_write_interval
+
+
+# --- publish: the only code that changes the world; safe to run again ------------------
+
+
+def publish(ctx: Context, plan: Plan, result: Result) -> None:
+    """Upload what is missing, confirm the index serves it all, then the GitHub Release."""
+    s = ctx.settings
+
+    def fresh() -> idx.IndexProject:
+        return idx.read_project(ctx.session, s.index_url, plan.project, fresh=True)
+
+    regate(ctx, plan, fresh())
+    to_upload = [step for step in plan.steps if step.action is Action.UPLOAD]
+    credential = upload_credential(ctx, plan) if to_upload else None
+    result.credential = s.credential_kind if to_upload else ""
+    uploader = Uploader(
+        repository_url=s.repository_url,
+        credential=credential or (lambda: ("", "")),
+        session=ctx.session,
+        read_index=fresh,
+        console=ctx.console,
     )
-
-
-def publish(
-    plan: Plan,
-    result: Result,
-    settings: Settings,
-    console: Console,
-    session: requests.Session,
-) -> None:
-    """Upload what is missing, then confirm the index serves it all. Safe to re-run."""
-    to_upload = [s for s in plan.steps if s.action == UPLOAD]
-    with (
-        tempfile.TemporaryDirectory(prefix="release-twine-") as tmp,
-        console.group(
-            f"Upload {len(to_upload)} file(s) to {idx.sanitize_url(settings.repository_url)}"
-        ),
-    ):
+    with ctx.console.group(f"Upload {len(to_upload)} file(s) to {sanitize_url(s.repository_url)}"):
         for step in plan.steps:
-            if step.action != UPLOAD:
-                console.line(f"{step.dist.filename}: already on the index, not uploaded")
-        tw = twine_settings(
-            user=settings.user,
-            password=settings.password,
-            repository_url=settings.repository_url,
-            config_dir=Path(tmp),
-        )
+            if step.action is not Action.UPLOAD:
+                ctx.console.line(f"{step.dist.filename}: already on the index, not uploaded")
         for step in to_upload:
-            upload_one(step.dist, tw, settings.repository_url)
+            uploader.upload(step.dist)
+            ctx.console.line(f"{step.dist.filename}: uploaded")
             result.uploaded.append(step.dist.filename)
-    confirm(
-        plan.steps,
-        lambda: idx.read_project(session, settings.index_url, plan.project, fresh=True),
-        session,
-    )
+    confirm(plan.steps, fresh, ctx.session)
     result.confirmed = True
     if plan.release is not None:
-        dists = [s.dist for s in plan.steps]
-        with console.group(f"GitHub Release {plan.tag}"), github.assets_for(dists) as assets:
-            github.publish(
-                github_client(settings),
-                plan.release,
-                assets,
-                token=settings.github_token,
-                session=session,
-                result=result.release,
-            )
-            console.line(f"Release: {result.release.url}")
+        github_release(ctx, plan, result)
+
+
+def regate(ctx: Context, plan: Plan, project: idx.IndexProject) -> None:
+    """The index may have moved while this run built: gate again on a fresh read."""
+    s = ctx.settings
+    idx.check_status(project, s.index_url)
+    gate(plan.version, project.known(), s.tag, allow_backport=s.allow_backport)
+
+
+def upload_credential(ctx: Context, plan: Plan) -> Callable[[], tuple[str, str]]:
+    """The upload credential, asked for only now that the plan is complete. A minted
+    token is minted again when it nears expiry, so each upload asks anew."""
+    from .credentials import upload_credentials
+
+    s = ctx.settings
+    source = upload_credentials(
+        user=s.user,
+        password=s.password,
+        repository_url=s.repository_url,
+        request_url=s.oidc_request_url,
+        request_token=s.oidc_request_token,
+        project=plan.project,
+        event_name=s.event_name,
+        fork_pr=s.event_name == "pull_request",
+        session=ctx.session,
+        console=ctx.console,
+    )
+
+    def current() -> tuple[str, str]:
+        cred = source.credential()
+        return cred.user, cred.password
+
+    current()  # mint now: a refusal stops the run before any upload
+    return current
+
+
+def github_release(ctx: Context, plan: Plan, result: Result) -> None:
+    from . import github
+
+    s = ctx.settings
+    assert plan.release is not None
+    dists = [step.dist for step in plan.steps]
+    with ctx.console.group(f"GitHub Release {plan.tag}"), github.assets_for(dists) as assets:
+        github.publish(
+            ctx.github(),
+            plan.release,
+            assets,
+            token=s.github_token,
+            session=ctx.session,
+            result=result.release,
+        )
+        ctx.console.line(f"Release: {result.release.url}")
+
+
+# --- run ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def context(settings: Settings, console: Console) -> Iterator[Context]:
+    with tempfile.TemporaryDirectory(prefix="release-build-") as tmp:
+        session = make_session()
+        try:
+            yield Context(settings, console, session, Path(tmp))
+        finally:
+            session.close()
 
 
 def run(settings: Settings, console: Console) -> int:
     """The whole release: plan, publish unless a dry run, and always report."""
     result = Result()
-    session = make_session()
-    try:
-        result.plan = plan(settings, console, session)
-        if not settings.dry_run:
-            publish(result.plan, result, settings, console, session)
-    except BaseException as exc:
-        result.error = exc
-        raise
-    finally:
-        session.close()
-        if result.plan is not None:
-            report(result, settings, console)
+    with context(settings, console) as ctx:
+        try:
+            result.plan = plan(ctx)
+            if not settings.dry_run:
+                publish(ctx, result.plan, result)
+        except BaseException as exc:
+            result.error = exc
+            raise
+        finally:
+            if result.plan is not None:
+                report(result, settings, console)
     return 0

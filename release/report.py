@@ -1,32 +1,41 @@
-"""What a run tells: outputs for later steps, and a summary a person reads at a glance."""
+"""What a run tells: outputs for later steps, a summary a person reads at a glance (Markdown
+in the step summary, an aligned text table in a terminal), and one final line."""
 
 from __future__ import annotations
 
+import html
 import json
-from typing import TYPE_CHECKING
+import re
 
-from . import index as idx
 from .errors import ReleaseError
 from .gha import Console, append_summary, write_outputs
-from .settings import Settings
-from .upload import PRESENT, SKIPPED, UPLOAD, Step
-
-if TYPE_CHECKING:
-    from .pipeline import Result
-
+from .inputs import render
+from .model import Action, Result, Step
+from .settings import Settings, sanitize_url
 
 STATUS = {
-    UPLOAD: "uploaded",
-    PRESENT: "already on the index",
-    SKIPPED: "skipped: the index has other content (skip-existing)",
+    Action.UPLOAD: "uploaded",
+    Action.PRESENT: "already on the index",
+    Action.SKIPPED: "skipped: the index has other content (skip-existing)",
 }
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
+
+
+def md(text: str) -> str:
+    """Outside text (file names, reasons) as inert Markdown: no links, no HTML."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def code(text: str) -> str:
+    """Inline code that outside text cannot break out of."""
+    return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
 
 
 def _status(step: Step, result: Result, dry_run: bool) -> str:
-    if step.action == UPLOAD:
+    if step.action is Action.UPLOAD:
         if dry_run:
             return "would be uploaded"
-        return "uploaded" if step.dist.filename in result.uploaded else "**not uploaded**"
+        return "uploaded" if step.dist.filename in result.uploaded else "not uploaded"
     return STATUS[step.action]
 
 
@@ -39,67 +48,108 @@ def _size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def summary_markdown(result: Result, settings: Settings) -> str:
+def headline(result: Result, settings: Settings) -> str:
+    """The one line that says how the run ended."""
     plan = result.plan
     assert plan is not None
     head = f"{plan.project} {plan.version}"
+    n = len(plan.steps)
     if result.error is not None and result.confirmed:
-        title = f"⚠️ {head} is on the index, but the GitHub Release did not finish"
-    elif result.error is not None:
-        title = f"❌ Release of {head} did not finish"
-    elif settings.dry_run:
-        title = f"🔍 Dry run: {head} is ready to publish"
-    else:
-        title = f"✅ Published {head}"
+        return f"{head} is on the index, but the GitHub Release did not finish"
+    if result.error is not None:
+        return f"Release of {head} did not finish ({len(result.uploaded)} of {n} uploaded)"
+    if settings.dry_run:
+        return f"Dry run: {head} would publish {n} file(s)"
+    return f"Published {head}: {n} file(s)" + (
+        f", {len(result.uploaded)} uploaded now" if len(result.uploaded) != n else ""
+    )
+
+
+def _rows(result: Result, settings: Settings) -> list[tuple[str, str]]:
+    plan = result.plan
+    assert plan is not None
     previous = str(plan.previous) if plan.previous else "none (first release)"
-    lines = [
-        f"## {title}",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| Project | `{plan.project}` |",
-        f"| Version | `{plan.version}` (tag `{plan.tag}`) |",
-        f"| Previous version | {previous} |",
-        f"| Index | {idx.sanitize_url(settings.index_url)} |",
-        f"| Re-run of an existing version | {'yes' if plan.resume else 'no'} |",
-        f"| GitHub Release | {_release_cell(result, settings)} |",
-        "",
+    return [
+        ("Project", plan.project),
+        ("Version", f"{plan.version} (tag {plan.tag})" + (", a backport" if plan.backport else "")),
+        ("Previous version", previous),
+        ("Index", sanitize_url(settings.index_url)),
+        ("Credential", result.credential or ("none needed" if settings.dry_run else "none used")),
+        ("Re-run of an existing version", "yes" if plan.resume else "no"),
+        ("GitHub Release", _release_cell(result, settings)),
     ]
+
+
+def _files(result: Result, settings: Settings) -> list[tuple[str, str, str, str]]:
+    plan = result.plan
+    assert plan is not None
+    return [
+        (s.dist.filename, _size(s.dist.size), s.dist.sha256, _status(s, result, settings.dry_run))
+        for s in plan.steps
+    ]
+
+
+def summary_markdown(result: Result, settings: Settings) -> str:
+    icon = "🔍" if settings.dry_run else "✅"
+    if result.error is not None:
+        icon = "⚠️" if result.confirmed else "❌"
+    lines = [f"## {icon} {md(headline(result, settings))}", "", "| | |", "|---|---|"]
+    for key, value in _rows(result, settings):
+        cell = md(value)
+        if key == "GitHub Release" and result.release.url and value.startswith(result.release.url):
+            link = f"[{md(result.plan.tag if result.plan else '')}]({result.release.url})"
+            cell = link + md(value.removeprefix(result.release.url))
+        lines.append(f"| {key} | {cell} |")
+    lines.append("")
     hashed = settings.print_hash
     lines.append("| File | Size |" + (" SHA-256 |" if hashed else "") + " Status |")
     lines.append("|---|---|" + ("---|" if hashed else "") + "---|")
-    for step in plan.steps:
-        d = step.dist
-        sha = f" `{d.sha256}` |" if hashed else ""
+    for name, size, sha, status in _files(result, settings):
+        status = f"**{status}**" if status == "not uploaded" else status
         lines.append(
-            f"| `{d.filename}` | {_size(d.size)} |{sha} {_status(step, result, settings.dry_run)} |"
+            f"| {code(name)} | {size} |" + (f" `{sha}` |" if hashed else "") + f" {status} |"
         )
     lines.append("")
     if result.error is not None and result.uploaded:
         lines.append(
             "Uploaded before the failure: "
-            + ", ".join(f"`{f}`" for f in result.uploaded)
+            + ", ".join(code(f) for f in result.uploaded)
             + ". Re-run the workflow to finish: nothing is uploaded twice."
         )
         lines.append("")
     return "\n".join(lines)
 
 
+def summary_text(result: Result, settings: Settings) -> str:
+    """The summary for a terminal: aligned columns, no Markdown."""
+    rows = _rows(result, settings)
+    width = max(len(k) for k, _ in rows)
+    out = ["Summary:"]
+    out += [f"  {k.ljust(width)}  {v}" for k, v in rows]
+    out.append("")
+    files = _files(result, settings)
+    name_w = max(len(f[0]) for f in files) if files else 4
+    for name, size, sha, status in files:
+        digest = f"  sha256:{sha[:16]}…" if settings.print_hash else ""
+        out.append(f"  {name.ljust(name_w)}  {size.rjust(9)}{digest}  {status}")
+    return "\n".join(out)
+
+
 def _release_cell(result: Result, settings: Settings) -> str:
     plan = result.plan
     assert plan is not None
     if plan.release is None:
-        return "not made (github-release: false)"
+        return render("not made ({github-release=false})", settings.front)
     notes = f"notes: {plan.release.notes_source or 'none'}"
     if result.release.url and result.error is None and result.confirmed:
-        return f"[{plan.tag}]({result.release.url}) ({notes})"
+        return f"{result.release.url} ({notes})"
     if settings.dry_run:
         kind = "pre-release" if plan.release.prerelease else "release"
         latest = ", latest" if plan.release.make_latest else ""
         if plan.release.existing:
             return f"the {plan.release.existing} {kind} there would be finished ({notes})"
         return f"would be made: {kind}{latest} ({notes})"
-    return "**not finished**: re-run the workflow to finish it"
+    return "not finished: re-run the workflow to finish it"
 
 
 def outputs(result: Result) -> dict[str, str]:
@@ -111,25 +161,30 @@ def outputs(result: Result) -> dict[str, str]:
         "previous-version": str(plan.previous) if plan.previous else "",
         "files": json.dumps([s.dist.filename for s in plan.steps]),
         "published": "true" if result.confirmed else "false",
+        "credential": result.credential,
         "release-url": result.release.url,
         "release-id": str(result.release.id) if result.release.id else "",
     }
 
 
 def report(result: Result, settings: Settings, console: Console) -> None:
-    """Outputs for later steps, and a summary a person reads at a glance."""
-    markdown = summary_markdown(result, settings)
+    """Outputs for later steps, the summary, and the final line."""
     if settings.github_output is not None:
         write_outputs(settings.github_output, outputs(result))
     if settings.step_summary is not None:
-        append_summary(settings.step_summary, markdown)
-    if not settings.actions or settings.step_summary is None:
+        append_summary(settings.step_summary, summary_markdown(result, settings))
+    if not settings.actions:
         console.line()
-        console.line(markdown)
+        console.line(summary_text(result, settings))
+    elif settings.step_summary is None:
+        console.line(summary_markdown(result, settings))
+    if result.error is None:
+        console.line(headline(result, settings))
 
 
-def error_markdown(exc: ReleaseError) -> str:
-    text = f"### ❌ {exc.title}\n\n{exc.message}\n"
+def error_markdown(exc: ReleaseError, front: str = "action") -> str:
+    message = md(render(exc.message, "action" if front == "action" else "cli"))
+    text = f"### ❌ {exc.title}\n\n{message}\n\n`error: {exc.code}`\n"
     if exc.hint:
-        text += f"\n**How to fix:** {exc.hint}\n"
+        text += f"\n**How to fix:** {md(render(exc.hint, 'action'))}\n"
     return text

@@ -1,66 +1,83 @@
 """Every input, read and validated once into a frozen Settings.
 
-Two front doors: ``from_action_env`` for the Docker action (inputs arrive as
-``INPUT_<NAME>`` with hyphens kept) and ``from_args`` for ``python -m release``.
-Nothing below this module reads ``os.environ``.
+Two front doors, one table (``inputs.INPUTS``): ``from_action_env`` for the Docker
+action (inputs arrive as ``INPUT_<NAME>`` with hyphens kept) and ``from_args`` for
+``python -m release``. Checks that need no network run here, so a wrong setup fails in
+the first second, before any build. Nothing below this module reads ``os.environ``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import __version__
-from .errors import InputError
+from . import inputs
+from .errors import CredentialError, InputError
+from .inputs import PYPI_UPLOAD, Front
 from .versions import tag_from_ref
 
-PYPI_UPLOAD = "https://upload.pypi.org/legacy/"
 TESTPYPI_UPLOAD = "https://test.pypi.org/legacy/"
 # Where the simple API lives for the indexes whose upload URL we know.
 KNOWN_INDEXES = {
     PYPI_UPLOAD: "https://pypi.org/simple/",
     TESTPYPI_UPLOAD: "https://test.pypi.org/simple/",
 }
+TOKEN_USER = "__token__"
 
-# The action's inputs and their defaults, as action.yml declares them (a test keeps the
-# two in step). github-token defaults to ${{ github.token }} there.
-INPUT_DEFAULTS: dict[str, str] = {
-    "password": "",
-    "user": "__token__",
-    "repository-url": PYPI_UPLOAD,
-    "index-url": "",
-    "tag": "",
-    "tag-prefix": "",
-    "working-directory": ".",
-    "packages-dir": "dist",
-    "build": "true",
-    "verify-metadata": "true",
-    "skip-existing": "false",
-    "dry-run": "false",
-    "print-hash": "true",
-    "verbose": "false",
-    "github-release": "true",
-    "github-token": "",
-    "release-notes": "",
-}
+# Variables that hold credentials of the runner itself.
+RUNNER_SECRETS = ("GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+# A variable whose name looks like this holds a credential, whatever the workflow calls
+# it (MY_PYPI_TOKEN, NPM_PASSWORD, ...): a build backend has no business seeing it.
+SECRET_NAME = re.compile(r"TOKEN|PASSW|SECRET|CREDENTIAL|API_?KEY|PRIVATE_?KEY|AUTH(?!OR)", re.I)
+# Values shorter than this are not looked for inside other variables (too common).
+MIN_SECRET_LEN = 8
 
-# Variables a build backend or other child process must never see.
-SECRET_VARIABLES = (
-    "INPUT_PASSWORD",
-    "INPUT_GITHUB-TOKEN",
-    "TWINE_PASSWORD",
-    "GITHUB_TOKEN",
-    "ACTIONS_RUNTIME_TOKEN",
-    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-)
+
+def wants_debug(env: Mapping[str, str], argv: Sequence[str]) -> bool:
+    """Debug output (tracebacks): the runner's debug logging or ``--debug``."""
+    return env.get("RUNNER_DEBUG") == "1" or "--debug" in argv
+
+
+def secret_values(env: Mapping[str, str]) -> list[str]:
+    """Every secret this run can see, to be masked before anything is printed."""
+    names = [inputs.action_key(i.name) for i in inputs.SECRET_INPUTS]
+    names += [i.secret_env for i in inputs.SECRET_INPUTS]
+    names += list(RUNNER_SECRETS)
+    found = [env.get(n, "").strip() for n in names]
+    for key in ("repository-url", "index-url"):
+        for url in (env.get(inputs.action_key(key), ""), ""):
+            if password := urllib.parse.urlsplit(url.strip()).password:
+                found.append(password)
+    return [s for s in dict.fromkeys(found) if s]
+
+
+def child_environment(env: Mapping[str, str], secrets: Sequence[str]) -> dict[str, str]:
+    """The environment for build backends and tools: no input, no credential.
+
+    Inputs (``INPUT_*``) go (a password can hide in any of them, e.g. a URL), and so
+    does every variable named like a credential or holding a secret's value. What builds
+    need stays: PATH, HOME, proxies, CA bundles, PIP_*/UV_* settings, compiler flags.
+    """
+    long_secrets = [s for s in secrets if len(s) >= MIN_SECRET_LEN]
+    return {
+        k: v
+        for k, v in env.items()
+        if not k.startswith("INPUT_")
+        and not SECRET_NAME.search(k)
+        and v not in secrets
+        and not any(s in v for s in long_secrets)
+    }
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Settings:
     """What one run was asked to do."""
 
+    front: Front
+    prog: str
     password: str = dataclasses.field(repr=False)
     user: str
     repository_url: str
@@ -72,11 +89,12 @@ class Settings:
     build: bool
     verify_metadata: bool
     skip_existing: bool
+    allow_backport: bool
+    allow_dirty: bool
     dry_run: bool
     print_hash: bool
     verbose: bool
     debug: bool
-    actions: bool
     github_output: Path | None
     step_summary: Path | None
     github_release: bool
@@ -84,201 +102,172 @@ class Settings:
     github_api_url: str
     github_repository: str
     github_sha: str
+    # The workspace root: release notes, changelog and packages-dir must stay inside it.
+    workspace: Path | None
     release_notes: Path | None
+    # Trusted publishing: where the job's OIDC token can be asked for (empty: no
+    # id-token permission), and what the job runs for.
+    oidc_request_url: str = dataclasses.field(repr=False)
+    oidc_request_token: str = dataclasses.field(repr=False)
+    event_name: str
     # PyGithub's pause between writes (GitHub asks for one second); tests set 0.
     github_write_interval: float
     # The environment for child processes, with every secret removed.
     child_env: Mapping[str, str] = dataclasses.field(repr=False)
 
+    @property
+    def actions(self) -> bool:
+        """Running as the action (workflow commands) rather than from a terminal."""
+        return self.front == "action"
+
+    @property
+    def trusted_publishing(self) -> bool:
+        """No password: the upload token is minted from the job's OIDC identity."""
+        return not self.password and self.user == TOKEN_USER
+
+    @property
+    def credential_kind(self) -> str:
+        return "trusted publishing" if self.trusted_publishing else "API token"
+
     @classmethod
     def from_action_env(cls, env: Mapping[str, str]) -> Settings:
         """Read the inputs the runner passes to a Docker action."""
-
-        def raw(name: str) -> str:
-            # The runner upper-cases the name, turns spaces into "_" and keeps hyphens.
-            key = "INPUT_" + name.replace(" ", "_").upper()
-            return env.get(key, INPUT_DEFAULTS[name]).strip()
-
-        def flag(name: str) -> bool:
-            return parse_bool(name, raw(name))
-
-        return cls._make(
-            env,
-            password=env.get("INPUT_PASSWORD", "").strip(),
-            user=raw("user"),
-            repository_url=raw("repository-url"),
-            index_url=raw("index-url"),
-            tag=raw("tag"),
-            tag_prefix=raw("tag-prefix"),
-            working_directory=raw("working-directory"),
-            packages_dir=raw("packages-dir"),
-            build=flag("build"),
-            verify_metadata=flag("verify-metadata"),
-            skip_existing=flag("skip-existing"),
-            dry_run=flag("dry-run"),
-            print_hash=flag("print-hash"),
-            verbose=flag("verbose"),
-            debug=env.get("RUNNER_DEBUG") == "1",
-            actions=True,
-            github_release=flag("github-release"),
-            github_token=env.get("INPUT_GITHUB-TOKEN", "").strip(),
-            release_notes=raw("release-notes"),
-        )
+        return cls._make(inputs.from_action_env(env), env, front="action", prog="the action")
 
     @classmethod
-    def from_args(cls, argv: Sequence[str], env: Mapping[str, str]) -> Settings:
+    def from_args(
+        cls, argv: Sequence[str], env: Mapping[str, str], prog: str = "python -m release"
+    ) -> Settings:
         """Read ``python -m release`` flags; secrets come only from the environment."""
-        args = build_parser().parse_args(list(argv))
-        return cls._make(
-            env,
-            password=env.get("TWINE_PASSWORD", ""),
-            user=args.user or env.get("TWINE_USERNAME", "") or INPUT_DEFAULTS["user"],
-            repository_url=args.repository_url,
-            index_url=args.index_url,
-            tag=args.tag,
-            tag_prefix=args.tag_prefix,
-            working_directory=args.working_directory,
-            packages_dir=args.packages_dir,
-            build=args.build,
-            verify_metadata=args.verify_metadata,
-            skip_existing=args.skip_existing,
-            dry_run=args.dry_run,
-            print_hash=args.print_hash,
-            verbose=args.verbose,
-            debug=args.debug or env.get("RUNNER_DEBUG") == "1",
-            actions=env.get("GITHUB_ACTIONS") == "true",
-            # Locally a release is made only when asked for.
-            github_release=args.github_release,
-            github_token=env.get("GITHUB_TOKEN", ""),
-            release_notes=args.release_notes,
-        )
+        values = inputs.from_args(argv, env, prog)
+        return cls._make(values, env, front="cli", prog=prog)
 
     @classmethod
     def _make(
-        cls,
-        env: Mapping[str, str],
-        *,
-        working_directory: str,
-        packages_dir: str,
-        repository_url: str,
-        index_url: str,
-        tag: str,
-        release_notes: str,
-        **values: object,
+        cls, values: dict[str, object], env: Mapping[str, str], *, front: Front, prog: str
     ) -> Settings:
-        workdir = Path(working_directory or ".")
+        v = dict(values)
+        debug = bool(v.pop("debug", False)) or wants_debug(env, ())
+        workdir = Path(str(v.pop("working_directory")) or ".")
         if not workdir.is_dir():
             raise InputError(
-                f"working-directory '{working_directory}' is not a directory.",
-                "Set working-directory to the folder that holds pyproject.toml, "
+                "working-directory-missing",
+                f"working-directory '{workdir}' is not a directory.",
+                "Set {working-directory} to the folder that holds pyproject.toml, "
                 "relative to the repository root.",
             )
+        repository_url = str(v.pop("repository_url"))
+        index_url = derive_index_url(repository_url, str(v.pop("index_url")))
+        notes = str(v.pop("release_notes"))
         output = env.get("GITHUB_OUTPUT", "")
         summary = env.get("GITHUB_STEP_SUMMARY", "")
-        return cls(
+        workspace = env.get("GITHUB_WORKSPACE", "") if front == "action" else ""
+        secrets = secret_values(env)
+        settings = cls(
+            front=front,
+            prog=prog,
+            debug=debug,
             working_directory=workdir,
-            packages_dir=workdir / (packages_dir or "dist"),
+            packages_dir=workdir / (str(v.pop("packages_dir")) or "dist"),
             repository_url=repository_url,
-            index_url=derive_index_url(repository_url, index_url),
-            tag=tag_from_ref(tag, env.get("GITHUB_REF", "")),
-            release_notes=workdir / release_notes if release_notes else None,
+            index_url=index_url,
+            tag=tag_from_ref(str(v.pop("tag")), env.get("GITHUB_REF", "")),
+            release_notes=workdir / notes if notes else None,
             github_output=Path(output) if output else None,
             step_summary=Path(summary) if summary else None,
             github_api_url=env.get("GITHUB_API_URL", "") or "https://api.github.com",
             github_repository=env.get("GITHUB_REPOSITORY", ""),
             github_sha=env.get("GITHUB_SHA", ""),
+            workspace=Path(workspace) if workspace else None,
+            oidc_request_url=env.get("ACTIONS_ID_TOKEN_REQUEST_URL", ""),
+            oidc_request_token=env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN", ""),
+            event_name=env.get("GITHUB_EVENT_NAME", ""),
             github_write_interval=float(env.get("RELEASE_GITHUB_WRITE_INTERVAL", "1") or 0),
-            child_env={k: v for k, v in env.items() if k not in SECRET_VARIABLES},
-            **values,  # type: ignore[arg-type]
+            child_env=child_environment(env, secrets),
+            **v,  # type: ignore[arg-type]
         )
+        settings.validate()
+        return settings
 
+    def validate(self) -> None:
+        """What can be known wrong without I/O fails now, before any build."""
+        if self.github_release and not self.github_token:
+            raise InputError(
+                "github-token-missing",
+                "{github-release} is true, but {github-token} is empty.",
+                "Leave github-token at its default (${{ github.token }}) and give the job "
+                "'permissions: contents: write', or set {github-release=false}."
+                if self.actions
+                else "Set GITHUB_TOKEN, or leave out --github-release.",
+            )
+        if self.dry_run or self.password:
+            return
+        if not self.trusted_publishing:
+            raise InputError(
+                "password-missing",
+                f"No password for the index: {{password}} is empty and the user is '{self.user}'.",
+                "Pass the index's API token in {password}, or use trusted publishing "
+                f"(user {TOKEN_USER}, no password)."
+                if self.actions
+                else "Set TWINE_PASSWORD to the index's API token.",
+            )
+        if not self.actions:
+            raise CredentialError(
+                "password-missing",
+                "No password for the index: TWINE_PASSWORD is not set.",
+                "Set TWINE_PASSWORD to an API token for the index. (Trusted publishing "
+                "works only inside GitHub Actions, where the job has an OIDC identity.)",
+            )
+        from .credentials import check_oidc_available
 
-def parse_bool(name: str, value: str) -> bool:
-    """Booleans are exactly ``true`` or ``false``: a typo must not flip a safety switch."""
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    raise InputError(
-        f"Input '{name}' must be 'true' or 'false', not '{value}'.",
-        f"Write '{name}: true' or '{name}: false' in the step's 'with:' block.",
-    )
+        check_oidc_available(
+            self.oidc_request_url,
+            self.oidc_request_token,
+            event_name=self.event_name,
+            # Without a token on a pull request, the cause is a fork: same-repository
+            # pull requests get tokens when the job asks for them.
+            fork_pr=self.event_name == "pull_request",
+        )
 
 
 def derive_index_url(repository_url: str, index_url: str) -> str:
     """The simple API to read: given, or known for PyPI and TestPyPI."""
     if not repository_url.startswith(("https://", "http://")):
         raise InputError(
-            f"repository-url '{repository_url}' is not an http(s) URL.",
+            "repository-url-invalid",
+            f"{{repository-url}} '{sanitize_url(repository_url)}' is not an http(s) URL.",
             f"Use the index's upload URL, for example {PYPI_UPLOAD}",
         )
     if index_url:
         if not index_url.startswith(("https://", "http://")):
             raise InputError(
-                f"index-url '{index_url}' is not an http(s) URL.",
+                "index-url-invalid",
+                f"{{index-url}} '{sanitize_url(index_url)}' is not an http(s) URL.",
                 "Use the index's simple API URL, for example https://pypi.org/simple/",
             )
         return index_url.rstrip("/") + "/"
     known = KNOWN_INDEXES.get(repository_url.rstrip("/") + "/")
     if known is None:
         raise InputError(
-            f"index-url is required for the custom repository-url '{repository_url}'.",
-            "Set index-url to that index's simple API (for a pypiserver "
+            "index-url-missing",
+            f"{{index-url}} is required for the custom {{repository-url}} "
+            f"'{sanitize_url(repository_url)}'.",
+            "Set {index-url} to that index's simple API (for a pypiserver "
             "'https://HOST/simple/', for devpi 'https://HOST/USER/INDEX/+simple/'): "
             "the action reads it to check versions before uploading.",
         )
     return known
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m release",
-        description=(
-            "Check, build and publish the Python project in this directory for a tag. "
-            "The index password (token) is read from TWINE_PASSWORD, never a flag."
-        ),
-    )
-    add = parser.add_argument
-    on_off = argparse.BooleanOptionalAction
-    add("--version", action="version", version=f"%(prog)s {__version__}")
-    add("--tag", default="", help="the tag to release (default: from GITHUB_REF)")
-    add(
-        "--tag-prefix",
-        default="",
-        help="text before the version in the tag (default: an optional 'v')",
-    )
-    add("--user", default="", help="index user name (default: TWINE_USERNAME or __token__)")
-    add("--repository-url", default=PYPI_UPLOAD, help="upload URL (default: PyPI)")
-    add("--index-url", default="", help="simple API URL (derived for PyPI and TestPyPI)")
-    add("-C", "--working-directory", default=".", help="the project folder (default: .)")
-    add(
-        "--packages-dir",
-        default="dist",
-        help="where the files go, relative to the project folder (default: dist)",
-    )
-    add(
-        "--build",
-        action=on_off,
-        default=True,
-        help="build the sdist and wheel (--no-build publishes the files already in --packages-dir)",
-    )
-    add("--verify-metadata", action=on_off, default=True, help="run twine check --strict")
-    add(
-        "--skip-existing",
-        action=on_off,
-        default=False,
-        help="skip a file whose name the index already has, even if its content differs",
-    )
-    add("--dry-run", action=on_off, default=False, help="check everything, upload nothing")
-    add("--print-hash", action=on_off, default=True, help="show sha256 of each file")
-    add("--verbose", action=on_off, default=False, help="show the tools' full output")
-    add(
-        "--github-release",
-        action=on_off,
-        default=False,
-        help="create the GitHub Release "
-        "(token from GITHUB_TOKEN, repository from GITHUB_REPOSITORY)",
-    )
-    add("--release-notes", default="", help="a file with the release notes")
-    add("--debug", action="store_true", help="show tracebacks for unexpected errors")
-    return parser
+def sanitize_url(url: str) -> str:
+    """Hide any credentials in a URL (user and password) before it is shown anywhere."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return url
+        netloc = "***@" + (parts.hostname or "")
+        if parts.port:
+            netloc += f":{parts.port}"
+    except ValueError:  # a malformed port: show nothing of the authority
+        return "<a malformed URL>"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))

@@ -21,14 +21,15 @@ def tag_from_ref(tag: str, ref: str) -> str:
         return ref.removeprefix(TAG_REF)
     if not ref:
         raise InputError(
+            "no-tag",
             "No tag to release: the tag input is empty and GITHUB_REF is not set.",
-            "Run the action in a workflow triggered by a tag push, or pass the tag "
-            "(input 'tag', or --tag locally).",
+            "Run the action in a workflow triggered by a tag push, or pass the tag ({tag}).",
         )
     raise InputError(
+        "ref-not-a-tag",
         f"GITHUB_REF is '{ref}', not a tag: a release is made from a pushed tag.",
         f"Trigger the workflow on tag pushes:\n{TAG_WORKFLOW}\n"
-        "or pass the tag explicitly with the 'tag' input.",
+        "or pass the tag explicitly with {tag}.",
     )
 
 
@@ -38,6 +39,7 @@ def parse_tag(tag: str, prefix: str) -> Version:
     if prefix:
         if not tag.startswith(prefix):
             raise InputError(
+                "tag-prefix-mismatch",
                 f"Tag '{tag}' does not start with the tag-prefix '{prefix}'.",
                 f"Tags must look like {expected}.",
             )
@@ -51,12 +53,14 @@ def parse_tag(tag: str, prefix: str) -> Version:
         version = Version(rest)
     except InvalidVersion:
         raise InputError(
+            "tag-not-pep440",
             f"Tag '{tag}' does not hold a PEP 440 version after the prefix: '{rest}'.",
             f"Tags must look like {expected} (see "
             "https://packaging.python.org/en/latest/specifications/version-specifiers/).",
         ) from None
     if version.local is not None:
         raise InputError(
+            "tag-local-version",
             f"Tag '{tag}' has a local version label '+{version.local}'.",
             "Package indexes such as PyPI refuse local versions; tag a public version.",
         )
@@ -80,6 +84,8 @@ class Gate:
 
     resume: bool
     previous: Version | None
+    # Lower than the index's highest, allowed as a backport: never the latest release.
+    backport: bool = False
 
 
 def parse_known(text: str) -> Version | None:
@@ -90,10 +96,20 @@ def parse_known(text: str) -> Version | None:
         return None
 
 
-def gate(version: Version, known: Iterable[Known], tag: str) -> Gate:
+def series(version: Version) -> tuple[int, int]:
+    """A release series: the same major.minor, as maintenance branches (1.2.x) are cut."""
+    release = (*version.release, 0)
+    return release[0], release[1]
+
+
+def gate(
+    version: Version, known: Iterable[Known], tag: str, *, allow_backport: bool = False
+) -> Gate:
     """The tag's version must be higher than everything the index has, or already there.
 
-    Yanked releases and pre-releases count: their numbers are taken for good.
+    Yanked releases and pre-releases count: their numbers are taken for good. With
+    ``allow_backport``, a version lower than the highest passes when it is higher than
+    every version of its own series (1.2.5 after 2.0.0 when 1.2.4 is 1.2's highest).
     """
     known = list(known)
     others = [k for k in known if k.version != version]
@@ -102,11 +118,26 @@ def gate(version: Version, known: Iterable[Known], tag: str) -> Gate:
     if len(others) < len(known):
         # Existing version: the caller decides whether the files make it a resume.
         return Gate(resume=True, previous=previous)
-    if highest is not None and version < highest.version:
+    if highest is None or version > highest.version:
+        return Gate(resume=False, previous=previous)
+    if not allow_backport:
         raise VersionError(
+            "version-not-higher",
             f"Tag '{tag}' is version {version}, which is not higher than "
             f"{highest.describe()}, the highest version the index has.",
             "Versions on an index only go up. Tag a version higher than "
-            f"{highest.version} (yanked and pre-release versions count).",
+            f"{highest.version} (yanked and pre-release versions count); or, for a fix "
+            "to an older release series, set {allow-backport=true}.",
         )
-    return Gate(resume=False, previous=previous)
+    major, minor = series(version)
+    same = [k for k in others if series(k.version) == (major, minor)]
+    top = max(same, key=lambda k: (k.version, not k.yanked), default=None)
+    if top is not None and version < top.version:
+        raise VersionError(
+            "backport-not-higher",
+            f"Tag '{tag}' is version {version}, a backport to the {major}.{minor} series, "
+            f"but it is not higher than {top.describe()}, that series' highest version "
+            "on the index.",
+            f"Tag a version higher than {top.version}.",
+        )
+    return Gate(resume=False, previous=previous, backport=True)

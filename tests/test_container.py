@@ -10,18 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import (
-    GITHUB_TOKEN,
-    REPO,
-    Index,
-    Project,
-    action_inputs,
-    parse_outputs,
-    runner_variables,
-)
-from dockerhost import base_image, docker, ensure_base_image, ensure_engine
-from fake_github import FakeGitHub
-from helpers import the_error
+from conftest import GITHUB_TOKEN, REPO, Index, Project
+from support.dockerhost import base_image, docker, ensure_base_image, ensure_engine
+from support.fake_github import FakeGitHub
+from support.output import the_error
+from support.runner import action_inputs, parse_outputs, runner_variables
 
 pytestmark = pytest.mark.container
 
@@ -129,7 +122,7 @@ def test_publish_then_refuse_a_lower_version(
     assert outputs["release-url"].endswith("/releases/tag/v1.0.0")
     assert "## ✅ Published flit-sample 1.0.0" in summary
     for name, sha in files.items():
-        assert f"| `{name}` |" in summary
+        assert f"| <code>{name}</code> |" in summary
         assert sha in summary
     masks = [line for line in out.splitlines() if line.startswith("::add-mask::")]
     assert masks == [f"::add-mask::{pypiserver.password}", f"::add-mask::{GITHUB_TOKEN}"]

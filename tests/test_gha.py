@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from conftest import parse_outputs
+from support.runner import parse_outputs
 
 from release.gha import (
     SUMMARY_LIMIT,
@@ -60,3 +60,25 @@ def test_summary_is_capped(tmp_path: Path) -> None:
     assert path.stat().st_size <= SUMMARY_LIMIT
     append_summary(path, "z")
     assert path.stat().st_size <= SUMMARY_LIMIT
+
+
+def test_outside_text_cannot_start_a_workflow_command() -> None:
+    out = io.StringIO()
+    console = Console(actions=True, stream=out)
+    console.line("reason\r::add-mask::x\n  ::warning::y\x1b[31mred\x1b[0m")
+    console.error("bad\r::stop-commands::z")
+    lines = out.getvalue().splitlines()
+    assert lines[:3] == ["reason", ":\u200b:add-mask::x", "  :\u200b:warning::yred"]
+    assert lines[3] == "::error::bad%0D::stop-commands::z"
+    assert not any(line.startswith("::") and "add-mask" in line for line in lines)
+
+
+def test_tool_output_is_fenced_by_stop_commands() -> None:
+    out = io.StringIO()
+    console = Console(actions=True, stream=out)
+    with console.raw() as write:
+        write("::add-mask::from-a-build-backend\n\x1b[1mbold\x1b[0m")
+    lines = out.getvalue().splitlines()
+    token = lines[0].removeprefix("::stop-commands::")
+    assert len(token) == 32
+    assert lines[1:] == ["::add-mask::from-a-build-backend", "bold", f"::{token}::"]

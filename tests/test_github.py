@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from conftest import GITHUB_TOKEN, Index
-from fake_github import FakeGitHub
-from helpers import the_error
+from support.fake_github import FakeGitHub
+from support.output import the_error
 
 REPO = "octo-org/sample"
 CHANGELOG = """# Changelog
@@ -136,9 +136,7 @@ def test_rerun_finishes_a_half_made_release(make_project, pypiserver, github, ac
         "## ⚠️ flit-sample 1.0.0 is on the index, but the GitHub Release did not finish"
         in first.summary
     )
-    assert (
-        "| GitHub Release | **not finished**: re-run the workflow to finish it |" in first.summary
-    )
+    assert "| GitHub Release | not finished: re-run the workflow to finish it |" in first.summary
     release = github.release_for(REPO, tag)
     assert release["draft"] is True  # nothing public is half-done
     attached = github.assets_of(REPO, release["id"])
@@ -228,7 +226,7 @@ def test_bad_token(make_project, pypiserver, github, action) -> None:
     assert preflight_fails(run, pypiserver, github) == (
         "GitHub release failed",
         "GitHub refused the token (HTTP 401: Bad credentials) while reading octo-org/sample.",
-        "The github-token is wrong or expired. Leave github-token at its default "
+        "The github-token is wrong or expired. Leave it at its default "
         "(${{ github.token }}) or pass a valid token from a secret.",
     )
 

@@ -80,3 +80,81 @@ def test_clip() -> None:
     long = clip("x" * (BODY_LIMIT + 10))
     assert len(long) == BODY_LIMIT
     assert long.endswith("_(truncated: GitHub limits release notes to 125,000 characters)_")
+
+
+SETEXT = """Changelog
+=========
+
+1.2.0
+-----
+- setext section
+
+```text
+# 1.0.0 inside a fence is not a heading
+```
+
+still 1.2.0
+
+1.1.0
+-----
+- older
+"""
+
+FENCED = """# Changelog
+
+## 2.0.0
+Example:
+
+```
+# 1.0.0
+## not a heading either
+```
+
+end of 2.0.0
+
+## 1.0.0
+- first
+"""
+
+RST_OVERLINE = """=========
+Changelog
+=========
+
+---------
+v3.0.0
+---------
+
+* overlined
+
+---------
+3.0.0rc1
+---------
+
+* rc
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "rst", "version", "expected"),
+    [
+        (
+            SETEXT,
+            False,
+            "1.2.0",
+            "- setext section\n\n```text\n# 1.0.0 inside a fence is not a heading\n```\n\n"
+            "still 1.2.0",
+        ),
+        (SETEXT, False, "1.1.0", "- older"),
+        (
+            FENCED,
+            False,
+            "2.0.0",
+            "Example:\n\n```\n# 1.0.0\n## not a heading either\n```\n\nend of 2.0.0",
+        ),
+        (FENCED, False, "1.0.0", "- first"),
+        (RST_OVERLINE, True, "3.0.0", "* overlined"),
+        (RST_OVERLINE, True, "3.0.0rc1", "* rc"),
+    ],
+)
+def test_parsed_not_pattern_matched(text: str, rst: bool, version: str, expected: str) -> None:
+    assert changelog_section(text, Version(version), rst=rst) == expected

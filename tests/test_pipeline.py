@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from conftest import Index, Project
-from helpers import the_error
+from support.output import the_error
 
-from release.index import sha256_of
+from release.dists import sha256_of
 
 
 def dist_files(project: Project) -> dict[str, str]:
@@ -31,12 +31,13 @@ def test_publishes_and_reports(make_project, index: Index, action) -> None:
         "previous-version": "",
         "files": json.dumps(["flit_sample-1.0.0-py3-none-any.whl", "flit_sample-1.0.0.tar.gz"]),
         "published": "true",
+        "credential": "API token",
         "release-url": "",
         "release-id": "",
     }
     assert "## ✅ Published flit-sample 1.0.0" in run.summary
     for name, sha in built.items():
-        assert f"| `{name}` |" in run.summary
+        assert f"| <code>{name}</code> |" in run.summary
         assert f"`{sha}` | uploaded |" in run.summary
     assert "| Previous version | none (first release) |" in run.summary
     # The build log is in a collapsed group.
@@ -78,7 +79,11 @@ def test_dynamic_version_not_on_the_tag_is_refused(make_project, pypiserver: Ind
     project.commit("after the tag")  # setuptools-scm now makes a .devN version
     run = action(project, "v3.1.4", pypiserver)
     assert run.code == 1
-    title, message, _hint = the_error(run.out)
+    assert the_error(run.out, "tag-not-on-head")[1].startswith("Tag 'v3.1.4' points at commit ")
+    # A dry run checks HEAD as it is: the build then names the version it made.
+    run = action(project, "v3.1.4", pypiserver, dry_run="true")
+    assert run.code == 1
+    title, message, _hint = the_error(run.out, "dist-version-mismatch")
     assert title == "Distribution check failed"
     assert message.startswith("The build made version 3.1.5.dev1")
     assert "but tag 'v3.1.4' is version 3.1.4" in message
@@ -92,7 +97,8 @@ def test_dry_run_uploads_nothing(make_project, index: Index, action) -> None:
     assert run.code == 0, run.out
     assert index.files() == {}
     assert run.outputs["published"] == "false"
-    assert "## 🔍 Dry run: flit-sample 1.0.0 is ready to publish" in run.summary
+    assert "## 🔍 Dry run: flit-sample 1.0.0 would publish 2 file(s)" in run.summary
+    assert run.out.rstrip().endswith("Dry run: flit-sample 1.0.0 would publish 2 file(s)")
     assert "| would be uploaded |" in run.summary
 
 
@@ -189,11 +195,12 @@ def test_lower_version_refused(make_project, index: Index, action) -> None:
         "Tag 'v1.9.0' is version 1.9.0, which is not higher than 2.0.0rc1, the highest "
         "version the index has.",
         "Versions on an index only go up. Tag a version higher than 2.0.0rc1 (yanked and "
-        "pre-release versions count).",
+        "pre-release versions count); or, for a fix to an older release series, set "
+        "allow-backport: true.",
     )
     assert index.files() == before
-    # Refused before building: fast, and nothing in dist.
-    assert not (project.path / "dist").exists()
+    # Refused before building: fast.
+    assert "Build sdist and wheel" not in run.out
 
 
 def test_yanked_version_counts(make_project, static_index, action) -> None:
@@ -224,7 +231,7 @@ def test_equal_version_with_different_files(make_project, index: Index, action) 
     before = index.files()
     (project.path / "flit_sample" / "__init__.py").write_text('"""changed."""\nX = 1\n')
     project.commit("a fix, without bumping the version")
-    shutil.rmtree(project.path / "dist")
+    project.git("tag", "-f", tag)  # and the tag moved onto it
     run = action(project, tag, index)
     assert run.code == 1
     assert the_error(run.out) == (
@@ -278,10 +285,9 @@ def test_built_version_differs_from_tag(make_project, pypiserver: Index, action)
 def test_stray_file_of_another_version(make_project, pypiserver: Index, action) -> None:
     project = make_project("flit")
     assert action(project, project.release("0.9.0"), pypiserver, dry_run="true").code == 0
-    stale = (project.path / "dist" / "flit_sample-0.9.0-py3-none-any.whl").read_bytes()
     tag = project.release("1.0.0")
     assert action(project, tag, pypiserver, dry_run="true").code == 0
-    (project.path / "dist" / "flit_sample-0.9.0-py3-none-any.whl").write_bytes(stale)
+    (project.path / "dist" / "flit_sample-0.9.0.tar.gz").unlink()
     run = action(project, tag, pypiserver, build="false")
     assert run.code == 1
     assert the_error(run.out) == (
@@ -307,13 +313,19 @@ def test_not_a_distribution(make_project, pypiserver: Index, action) -> None:
 
 
 def test_build_into_a_dirty_packages_dir(make_project, pypiserver: Index, action) -> None:
+    """Stale files in packages-dir never block and are never published: the build
+    goes to a private folder, and its files are copied to packages-dir afterwards."""
     project = make_project("flit")
     tag = project.release("1.0.0")
     (project.path / "dist").mkdir()
     (project.path / "dist" / "old.whl").write_text("x")
+    (project.path / "dist" / "flit_sample-1.0.0.tar.gz").write_text("stale, same name")
     run = action(project, tag, pypiserver)
-    assert run.code == 1
-    assert the_error(run.out)[1] == "packages-dir 'dist' already holds files: old.whl."
+    assert run.code == 0, run.out
+    built = json.loads(run.outputs["files"])
+    assert sorted(pypiserver.files()) == sorted(built)
+    assert pypiserver.files() == {n: sha256_of(project.path / "dist" / n) for n in built}
+    assert (project.path / "dist" / "old.whl").read_text() == "x"
 
 
 def test_wrong_token(make_project, index: Index, action) -> None:
@@ -326,15 +338,16 @@ def test_wrong_token(make_project, index: Index, action) -> None:
     assert message.startswith(f"{index.upload_url} refused the credentials (HTTP ")
     assert message.endswith(") when uploading flit_sample-1.0.0-py3-none-any.whl.")
     assert hint == (
-        "Check the password secret: the token may be wrong or expired, scoped to another "
-        "project, or used with a user other than '__token__' (PyPI API tokens need user "
-        "__token__)."
+        "Check password: the token may be wrong or expired, scoped to another project, or "
+        "used with a user other than '__token__' (PyPI API tokens need user __token__); "
+        "with trusted publishing, check the publisher on the index."
     )
+    assert the_error(run.out, "upload-credentials-refused")
     assert index.files() == {}
 
 
 def test_index_unreachable(make_project, action) -> None:
-    from conftest import free_port
+    from support.indexes import free_port
 
     port = free_port()
     project = make_project("flit")
@@ -386,8 +399,10 @@ def test_missing_password(make_project, pypiserver: Index, action) -> None:
     project = make_project("flit")
     tag = project.release("1.0.0")
     run = action(project, tag, pypiserver, password="")
-    assert the_error(run.out)[1] == "No password for the index: the password input is empty."
-    assert not (project.path / "dist").exists()
+    assert the_error(run.out, "password-missing")[1] == (
+        "No password for the index: password is empty and the user is 'uploader'."
+    )
+    assert not (project.path / "dist").exists()  # refused before any build
 
 
 def test_build_failure_shows_the_log(make_project, pypiserver: Index, action) -> None:
@@ -399,13 +414,14 @@ def test_build_failure_shows_the_log(make_project, pypiserver: Index, action) ->
     project.tag("v1.0.0")
     run = action(project, "v1.0.0", pypiserver)
     assert run.code == 1
-    assert the_error(run.out)[1] == (
+    assert the_error(run.out, "build-failed")[1] == (
         "Building the sdist and wheel failed (python -m build exited 1)."
     )
-    # The failed build's log is printed in full, outside any collapsed group.
-    assert "-- Build sdist and wheel\n" in run.out
-    assert "::group::Build sdist and wheel" not in run.out
-    assert "ERROR" in run.out
+    # The log streamed inside its group, and is printed again in full after it.
+    assert "::group::Build sdist and wheel" in run.out
+    after = run.out.split("::endgroup::", 1)[1]
+    assert "-- Build sdist and wheel failed (exit 1); its output:" in after
+    assert "ERROR" in after
     assert pypiserver.files() == {}
 
 
@@ -458,8 +474,12 @@ def test_unexpected_error_is_one_clean_line(
     assert title == "Internal error"
     assert message == "Unexpected error: ValueError: could not convert string to float: 'soon'"
     assert ("Traceback (most recent call last)" in run.out) is debug
-    assert hint == ("" if debug else "Re-run with debug logging enabled for the traceback.")
-    assert f"### ❌ Internal error\n\n{message}\n" in run.summary
+    assert hint == (
+        "Please report this with the traceback above."
+        if debug
+        else "Re-run with debug logging enabled for the traceback."
+    )
+    assert f"### ❌ Internal error\n\n{message}\n\n`error: internal-error`\n" in run.summary
 
 
 def test_print_hash_false_and_verbose(make_project, pypiserver: Index, action) -> None:
@@ -469,6 +489,5 @@ def test_print_hash_false_and_verbose(make_project, pypiserver: Index, action) -
     assert run.code == 0, run.out
     assert "| File | Size | Status |" in run.summary
     assert "SHA-256" not in run.summary
-    # Verbose: the tools' output is shown expanded, not in a collapsed group.
-    assert "-- Build sdist and wheel\n" in run.out
-    assert "::group::Build sdist and wheel" not in run.out
+    # The build's output streams inside its group, fenced from workflow commands.
+    assert "::group::Build sdist and wheel\n::stop-commands::" in run.out

@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 from conftest import Index
-from helpers import the_error
+from support.output import the_error
 
-from release.index import sha256_of
+from release.dists import sha256_of
 
 
 def failing_sdists(body: bytes) -> bool:
@@ -33,20 +33,21 @@ def test_resume_after_a_failed_sdist_upload(
     # 1. The sdist upload fails: the wheel is on the index, the run says what is left.
     first = action(project, tag, index, repository_url=upload_via_proxy)
     assert first.code == 1
-    assert proxy.failed >= 1  # twine itself retries a 503
-    title, message, _ = the_error(first.out)
+    assert proxy.failed == 4  # each failure re-reads the index, then retries with backoff
+    title, message, _ = the_error(first.out, "upload-failed")
     assert title == "Package index error"
-    assert message.endswith(
-        "refused " + sdist_name(project) + " (HTTP 503 Service Unavailable (injected))."
+    assert message == (
+        f"Uploading {sdist_name(project)} to {upload_via_proxy} failed 4 times (last: HTTP "
+        "503 Service Unavailable (injected)), and the index does not list it."
     )
     wheel = wheel_name(project)
     first_files = index.files()
     assert list(first_files) == [wheel]
     assert first.outputs["published"] == "false"
     assert "## ❌ Release of" in first.summary
-    assert f"| `{sdist_name(project)}` |" in first.summary
+    assert f"| <code>{sdist_name(project)}</code> |" in first.summary
     assert "**not uploaded**" in first.summary
-    assert f"Uploaded before the failure: `{wheel}`" in first.summary
+    assert f"Uploaded before the failure: <code>{wheel}</code>" in first.summary
 
     # 2. The re-run rebuilds, finds the wheel identical, uploads only the sdist.
     shutil.rmtree(project.path / "dist")
@@ -79,6 +80,7 @@ def test_resume_after_a_failed_sdist_upload(
     init = next(project.path.glob("**/__init__.py"))
     init.write_text(init.read_text() + "CHANGED = True\n")
     project.commit("change without a version bump")
+    project.git("tag", "-f", tag)
     shutil.rmtree(project.path / "dist")
     fourth = action(project, tag, index)
     assert fourth.code == 1
@@ -115,7 +117,7 @@ def test_skip_existing_goes_on_with_a_warning(make_project, pypiserver: Index, a
     init = project.path / "flit_sample" / "__init__.py"
     init.write_text(init.read_text() + "CHANGED = True\n")
     project.commit("unreproducible")
-    shutil.rmtree(project.path / "dist")
+    project.git("tag", "-f", tag)
     run = action(project, tag, pypiserver, skip_existing="true")
     assert run.code == 0, run.out
     for name in before:
@@ -123,7 +125,7 @@ def test_skip_existing_goes_on_with_a_warning(make_project, pypiserver: Index, a
             f"::warning title=File skipped::{name} is already on the index with "
             "different content; skipped because skip-existing is true."
         ) in run.out
-        assert f"| `{name}` |" in run.summary
+        assert f"| <code>{name}</code> |" in run.summary
     assert run.summary.count("| skipped: the index has other content (skip-existing) |") == 2
     assert pypiserver.files() == before
 

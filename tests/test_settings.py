@@ -1,29 +1,63 @@
-"""Inputs: read once, validated strictly, the same defaults as action.yml."""
+"""Inputs: one table for action.yml, the CLI and the hints; read once, validated strictly."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from conftest import action_defaults
+from support.runner import action_spec
 
-from release.errors import InputError
-from release.settings import INPUT_DEFAULTS, Settings, build_parser, derive_index_url
+from release.errors import CredentialError, InputError
+from release.inputs import INPUTS, build_parser, render
+from release.settings import Settings, child_environment, derive_index_url, sanitize_url
 
 
-def test_defaults_match_action_yml() -> None:
-    declared = action_defaults()
-    declared["github-token"] = ""  # ${{ github.token }}: the runner fills it in
-    assert declared == INPUT_DEFAULTS
+def test_the_table_is_action_yml() -> None:
+    """action.yml declares exactly the table's inputs, defaults and descriptions."""
+    declared = action_spec()["inputs"]
+    assert list(declared) == [i.name for i in INPUTS]
+    for spec in INPUTS:
+        assert str(declared[spec.name].get("default", "")) == spec.default, spec.name
+        assert declared[spec.name]["description"] == spec.help, spec.name
+        assert declared[spec.name].get("required", False) is False, spec.name
 
 
 def test_every_input_has_a_flag_but_the_secrets() -> None:
-    flags = {a.dest for a in build_parser()._actions}
-    for name in INPUT_DEFAULTS:
-        if name in ("password", "github-token"):
-            assert name.replace("-", "_") not in flags, "secrets come from the environment"
+    flags = {o for a in build_parser()._actions for o in a.option_strings}
+    for spec in INPUTS:
+        if spec.secret_env:
+            assert spec.flag not in flags, "secrets come from the environment"
         else:
-            assert name.replace("-", "_") in flags
+            assert spec.flag in flags
+            if spec.kind == "bool":
+                assert f"--no-{spec.name}" in flags
+
+
+def test_abbreviations_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["--index", "https://example.invalid/simple/"])
+    assert info.value.code == 2
+    assert "unrecognized arguments: --index" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "action", "cli"),
+    [
+        ("set {build=false}", "set build: false", "set --no-build"),
+        ("set {build=true}", "set build: true", "set --build"),
+        ("check {index-url}", "check index-url", "check --index-url"),
+        ("{working-directory=sub}", "working-directory: sub", "--working-directory sub"),
+        ("check {password}", "check password", "check TWINE_PASSWORD"),
+        (
+            "${{ github.token }} {unknown}",
+            "${{ github.token }} {unknown}",
+            "${{ github.token }} {unknown}",
+        ),
+    ],
+)
+def test_hints_name_inputs_per_front_door(text: str, action: str, cli: str) -> None:
+    assert render(text, "action") == action
+    assert render(text, "cli") == cli
 
 
 @pytest.mark.parametrize(
@@ -43,30 +77,81 @@ def test_index_url(repository: str, index: str, expected: str) -> None:
     assert derive_index_url(repository, index) == expected
 
 
-def action_env(tmp_path: Path, **inputs: str) -> dict[str, str]:
-    env = {"GITHUB_ACTIONS": "true", "GITHUB_REF": "refs/tags/v1.0"}
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://u:p4ss@host:8080/x", "https://***@host:8080/x"),
+        ("https://tokenonly@host/x", "https://***@host/x"),
+        ("https://host/x", "https://host/x"),
+    ],
+)
+def test_urls_are_scrubbed(url: str, shown: str) -> None:
+    assert sanitize_url(url) == shown
+
+
+def action_env(**inputs: str) -> dict[str, str]:
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_REF": "refs/tags/v1.0",
+        "INPUT_PASSWORD": "pypi-x",
+        "INPUT_GITHUB-RELEASE": "false",
+    }
     env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
     return env
 
 
 @pytest.mark.parametrize("value", ["True", "yes", "1", "", "on"])
-def test_booleans_are_strict(tmp_path: Path, value: str) -> None:
+def test_booleans_are_strict(value: str) -> None:
     with pytest.raises(InputError) as info:
-        Settings.from_action_env(action_env(tmp_path, **{"skip-existing": value}))
+        Settings.from_action_env(action_env(**{"skip-existing": value}))
+    assert info.value.code == "invalid-boolean"
     assert info.value.message == (
         f"Input 'skip-existing' must be 'true' or 'false', not '{value}'."
     )
 
 
-def test_secrets_stay_out_of_child_env_and_repr(tmp_path: Path) -> None:
-    env = action_env(tmp_path, password="pypi-abc", **{"github-token": "ghs_abc"})
+def test_secrets_stay_out_of_child_env_and_repr() -> None:
+    env = action_env(password="pypi-abc-1234567", **{"github-token": "ghs_abc"})
     env["TWINE_PASSWORD"] = "pypi-xyz"
     settings = Settings.from_action_env(env)
-    assert settings.password == "pypi-abc"
+    assert settings.password == "pypi-abc-1234567"
     assert settings.github_token == "ghs_abc"
     assert "pypi-" not in repr(settings)
     assert "ghs_" not in repr(settings)
-    assert not {"INPUT_PASSWORD", "INPUT_GITHUB-TOKEN", "TWINE_PASSWORD"} & set(settings.child_env)
+    assert not any(k.startswith("INPUT_") for k in settings.child_env)
+    assert "TWINE_PASSWORD" not in settings.child_env
+
+
+def test_child_environment_rules() -> None:
+    secret = "pypi-very-secret-value"
+    env = {
+        "PATH": "/usr/bin",
+        "HOME": "/github/home",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "SSL_CERT_FILE": "/etc/ssl/cert.pem",
+        "PIP_INDEX_URL": "https://mirror/simple",
+        "UV_CACHE_DIR": "/cache",
+        "CFLAGS": "-O2",
+        "GIT_AUTHOR_NAME": "A",
+        "MY_PYPI_TOKEN": "anything",
+        "DEPLOY_PASSWORD": "x",
+        "SOME_SECRET": "x",
+        "INPUT_REPOSITORY-URL": "https://u:p@host/",
+        "INNOCENT_NAME": secret,
+        "EMBEDDED": f"https://user:{secret}@host/",
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://token",
+    }
+    kept = child_environment(env, [secret])
+    assert sorted(kept) == [
+        "CFLAGS",
+        "GIT_AUTHOR_NAME",
+        "HOME",
+        "HTTPS_PROXY",
+        "PATH",
+        "PIP_INDEX_URL",
+        "SSL_CERT_FILE",
+        "UV_CACHE_DIR",
+    ]
 
 
 def test_local_flags(tmp_path: Path) -> None:
@@ -87,12 +172,58 @@ def test_local_flags(tmp_path: Path) -> None:
     assert settings.dry_run
     assert not settings.build
     assert not settings.actions
+    assert not settings.github_release  # locally only when asked for
     assert settings.password == "pypi-local"
     assert settings.index_url == "https://test.pypi.org/simple/"
     assert settings.packages_dir == tmp_path / "dist"
 
 
-def test_working_directory_must_exist(tmp_path: Path) -> None:
+def test_working_directory_must_exist() -> None:
     with pytest.raises(InputError) as info:
-        Settings.from_action_env(action_env(tmp_path, **{"working-directory": "nope"}))
+        Settings.from_action_env(action_env(**{"working-directory": "nope"}))
+    assert info.value.code == "working-directory-missing"
     assert info.value.message == "working-directory 'nope' is not a directory."
+
+
+def test_github_token_required_for_a_release() -> None:
+    with pytest.raises(InputError) as info:
+        Settings.from_action_env(action_env(**{"github-release": "true", "github-token": ""}))
+    assert info.value.code == "github-token-missing"
+
+
+def test_no_password_and_no_id_token_fails_first() -> None:
+    env = action_env(password="")
+    with pytest.raises(CredentialError) as info:
+        Settings.from_action_env(env)
+    assert info.value.code == "id-token-permission-missing"
+    assert info.value.message == (
+        "Trusted publishing needs the job's OIDC token, but the job lacks the "
+        "`id-token: write` permission (no password was given, so no API token is used)."
+    )
+    assert "permissions:\n  id-token: write" in info.value.hint
+
+
+def test_forks_never_get_id_tokens() -> None:
+    env = action_env(password="")
+    env["GITHUB_EVENT_NAME"] = "pull_request"
+    with pytest.raises(CredentialError) as info:
+        Settings.from_action_env(env)
+    assert info.value.code == "id-token-unavailable-for-pull-request"
+    assert "forks" in info.value.message
+
+
+def test_trusted_publishing_when_id_token_available() -> None:
+    env = action_env(password="")
+    env["ACTIONS_ID_TOKEN_REQUEST_URL"] = "http://127.0.0.1:1/token?api-version=2.0"
+    env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "req-token"
+    settings = Settings.from_action_env(env)
+    assert settings.trusted_publishing
+    assert settings.credential_kind == "trusted publishing"
+    assert "req-token" not in repr(settings)
+
+
+def test_cli_without_password() -> None:
+    with pytest.raises(CredentialError) as info:
+        Settings.from_args(["--tag", "v1.0"], {})
+    assert info.value.code == "password-missing"
+    assert info.value.message == "No password for the index: TWINE_PASSWORD is not set."

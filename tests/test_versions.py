@@ -126,3 +126,51 @@ def test_gate_refuses_versions_not_higher(version: str, index: list[str], highes
         f"Tag 'v{version}' is version {Version(version)}, which is not higher than "
         f"{highest}, the highest version the index has."
     )
+
+
+@pytest.mark.parametrize(
+    ("version", "index", "previous"),
+    [
+        ("1.2.5", ["1.2.4", "2.0.0"], "2.0.0"),  # a fix to the 1.2 series
+        ("1.2.5", ["1.2.4", "1.3.0", "2.0.0"], "2.0.0"),  # 1.3 is another series
+        ("1.1.0", ["1.0.0", "2.0.0"], "2.0.0"),  # a new series below the highest
+        ("1.2.5rc1", ["1.2.4", "2.0.0"], "2.0.0"),
+    ],
+)
+def test_backport_allowed(version: str, index: list[str], previous: str) -> None:
+    verdict = gate(Version(version), known(*index), "t", allow_backport=True)
+    assert verdict.backport
+    assert not verdict.resume
+    assert verdict.previous == Version(previous)
+
+
+@pytest.mark.parametrize(
+    ("version", "index", "code", "message"),
+    [
+        (
+            "1.2.3",
+            ["1.2.4", "2.0.0"],
+            "backport-not-higher",
+            "Tag 't' is version 1.2.3, a backport to the 1.2 series, but it is not higher "
+            "than 1.2.4, that series' highest version on the index.",
+        ),
+        (
+            "1.2.3",
+            ["1.2.4", "2.0.0"],
+            "version-not-higher",
+            "Tag 't' is version 1.2.3, which is not higher than 2.0.0, the highest version "
+            "the index has.",
+        ),
+    ],
+)
+def test_backport_refused(version: str, index: list[str], code: str, message: str) -> None:
+    with pytest.raises(VersionError) as info:
+        gate(Version(version), known(*index), "t", allow_backport=code == "backport-not-higher")
+    assert info.value.code == code
+    assert info.value.message == message
+
+
+def test_backport_equal_is_a_resume_not_a_backport() -> None:
+    verdict = gate(Version("1.2.4"), known("1.2.4", "2.0.0"), "t", allow_backport=True)
+    assert verdict.resume
+    assert not verdict.backport

@@ -8,14 +8,21 @@ Enterprise Server lays them out, so the GITHUB_API_URL path works too.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import http.server
 import itertools
 import json
+import os
 import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
 import threading
 import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -23,6 +30,53 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest
 
 UPLOAD_PATH = "/repos/{owner}/{repo}/releases/{release_id}/assets"
+OCTOKIT_OPENAPI = "23.0.2"  # @octokit/openapi, pinned
+CACHE = Path(os.environ.get("RELEASE_TEST_CACHE", Path.home() / ".cache" / "release-action-tests"))
+
+
+def load_github_spec() -> dict[str, Any]:
+    """GitHub's OpenAPI description, fetched once with npm into a cache.
+
+    Test workers start at once: the fetch holds a file lock and lands by atomic rename,
+    so no worker ever reads a half-written or vanishing file.
+    """
+    target = CACHE / f"octokit-openapi-{OCTOKIT_OPENAPI}" / "api.github.com.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists():
+            _fetch_spec(target)
+    return json.loads(target.read_text())  # type: ignore[no-any-return]
+
+
+def _fetch_spec(target: Path) -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm is needed to fetch @octokit/openapi (apt-get install npm)")
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        subprocess.run(
+            [
+                npm,
+                "pack",
+                f"@octokit/openapi@{OCTOKIT_OPENAPI}",
+                "--silent",
+                "--pack-destination",
+                tmp,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        tgz = next(Path(tmp).glob("*.tgz"))
+        with tarfile.open(tgz) as tf:
+            member = tf.extractfile("package/generated/api.github.com.json")
+            if member is None:
+                raise RuntimeError(f"{tgz.name} has no generated/api.github.com.json")
+            partial = Path(tmp) / "api.github.com.json"
+            partial.write_bytes(member.read())
+        partial.replace(target)
+
+
 NOW = "2026-11-21T00:00:00Z"
 
 

@@ -1,0 +1,500 @@
+"""The upload credential: an API token as given, or one minted by trusted publishing.
+
+Trusted publishing (https://docs.pypi.org/trusted-publishers/) trades the job's GitHub
+OIDC token for a short-lived upload token, in three requests:
+
+1. ``GET {index}/_/oidc/audience`` -> the audience the index wants in the OIDC token;
+2. ``GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=...`` (bearer
+   ``$ACTIONS_ID_TOKEN_REQUEST_TOKEN``) -> ``{"value": jwt}`` from GitHub;
+3. ``POST {index}/_/oidc/mint-token {"token": jwt}`` -> ``{"token", "expires"}``, or
+   422 ``{"message", "errors": [{"code", "description"}]}`` (warehouse ``oidc/views.py``).
+
+Each failure has its own code and a hint that says what to change, after
+pypa/gh-action-pypi-publish ``oidc-exchange.py``. Nothing here reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import requests
+from packaging.utils import canonicalize_name
+
+from .errors import CredentialError
+from .gha import Console
+
+TOKEN_USER = "__token__"
+TRUSTED_PUBLISHING = "trusted publishing"
+API_TOKEN = "API token"
+# Re-mint when the token expires within this many seconds, so an upload that starts now
+# still has a live token when it ends (PyPI's tokens live 15 minutes).
+REFRESH_MARGIN = 300.0
+# When the index does not say when its token expires: warehouse's fixed lifetime.
+DEFAULT_LIFETIME = 900.0
+MINT_ATTEMPTS = 4
+BACKOFF = 1.0  # seconds before the 2nd mint attempt, doubled after each failure
+TIMEOUT = (10, 30)  # connect, read (seconds)
+# Hosts whose upload URL differs from where the exchange endpoints live.
+EXCHANGE_HOSTS = {"upload.pypi.org": "https://pypi.org"}
+# Indexes whose project settings pages we can link to.
+WAREHOUSE_HOSTS = frozenset({"pypi.org", "test.pypi.org"})
+ID_TOKEN_LINES = "permissions:\n  id-token: write"
+TROUBLESHOOTING = "https://docs.pypi.org/trusted-publishers/troubleshooting/"
+# The claims a trusted publisher is matched on, shown when the index refuses a token.
+SHOWN_CLAIMS = (
+    "repository",
+    "repository_owner_id",
+    "workflow_ref",
+    "job_workflow_ref",
+    "ref",
+    "environment",
+    "event_name",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Credential:
+    """What twine logs in with."""
+
+    user: str
+    password: str = dataclasses.field(repr=False)
+    kind: str  # TRUSTED_PUBLISHING or API_TOKEN
+    expires: float | None = None  # unix time, for minted tokens
+
+
+class CredentialSource(Protocol):
+    def credential(self) -> Credential: ...
+
+
+class ApiToken:
+    """A password given as input: used as it is, no OIDC request at all."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self._credential = Credential(user, password, API_TOKEN)
+
+    def credential(self) -> Credential:
+        return self._credential
+
+
+def exchange_base(repository_url: str) -> str:
+    """Where an index's trusted publishing endpoints live (scheme://host[:port])."""
+    parts = urllib.parse.urlsplit(repository_url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number
+        host = ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise CredentialError(
+            "repository-url-invalid",
+            "The repository-url is not an http(s) URL with a host, so trusted publishing "
+            "has no index to ask for a token.",
+            "Set repository-url to the index's upload URL, e.g. https://upload.pypi.org/legacy/",
+        )
+    if host in EXCHANGE_HOSTS:
+        return EXCHANGE_HOSTS[host]
+    netloc = f"[{host}]" if ":" in host else host  # an IPv6 literal
+    if port is not None:
+        netloc += f":{port}"
+    return f"{parts.scheme}://{netloc}"
+
+
+def check_oidc_available(
+    request_url: str, request_token: str, *, event_name: str, fork_pr: bool
+) -> None:
+    """Fail early, with the fix, when the runner offers the job no OIDC token."""
+    if request_url and request_token:
+        return
+    # pull_request_target runs in the base repository and does get tokens.
+    if fork_pr and event_name != "pull_request_target":
+        raise CredentialError(
+            "id-token-unavailable-for-pull-request",
+            "Trusted publishing needs the job's OIDC token, and this run is for a pull "
+            "request from a fork: GitHub never gives OIDC tokens to workflows run for "
+            "pull requests from forks, even with `id-token: write`.",
+            "Publish from an event that forks cannot trigger: a pushed tag "
+            "(on: push: tags), a published release or a manual workflow_dispatch.",
+        )
+    raise CredentialError(
+        "id-token-permission-missing",
+        "Trusted publishing needs the job's OIDC token, but the job lacks the "
+        "`id-token: write` permission (no password was given, so no API token is used).",
+        "Add these lines to the publishing job:\n"
+        f"{ID_TOKEN_LINES}\n"
+        "and register this repository and workflow as a trusted publisher on the index; "
+        "or pass an API token in the password input.",
+    )
+
+
+def upload_credentials(
+    *,
+    user: str,
+    password: str,
+    repository_url: str,
+    request_url: str,
+    request_token: str,
+    project: str,
+    event_name: str,
+    fork_pr: bool,
+    session: requests.Session,
+    console: Console,
+    clock: Callable[[], float] = time.time,
+) -> CredentialSource:
+    """An API token when a password is given; else trusted publishing (user __token__).
+
+    Nothing is requested here: a trusted publishing token is minted at the first
+    ``credential()`` call, after the plan is complete.
+    """
+    if password:
+        # Already masked by the entry point, with every input secret, before any output.
+        return ApiToken(user, password)
+    if user != TOKEN_USER:
+        raise CredentialError(
+            "password-missing",
+            f"No password for the index: the password input is empty and the user is "
+            f"'{user}', not {TOKEN_USER} (trusted publishing).",
+            "Pass the index's API token in the password input, or use trusted publishing: "
+            f"user {TOKEN_USER}, no password, and `id-token: write` for the job.",
+        )
+    check_oidc_available(request_url, request_token, event_name=event_name, fork_pr=fork_pr)
+    return TrustedPublishing(
+        repository_url=repository_url,
+        request_url=request_url,
+        request_token=request_token,
+        project=project,
+        session=session,
+        console=console,
+        clock=clock,
+    )
+
+
+class TrustedPublishing:
+    """Mints upload tokens from the job's OIDC identity, again when one nears expiry."""
+
+    def __init__(
+        self,
+        *,
+        repository_url: str,
+        request_url: str,
+        request_token: str,
+        project: str,
+        session: requests.Session,
+        console: Console,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base = exchange_base(repository_url)
+        self.host = urllib.parse.urlsplit(self.base).netloc
+        self._request_url = request_url
+        self._request_token = request_token
+        self._project = project
+        self._session = session
+        self._console = console
+        self._clock = clock
+        self._sleep = sleep
+        self._audience: str | None = None
+        self._current: Credential | None = None
+        self._warned_reusable = False
+
+    def credential(self) -> Credential:
+        """A live token: minted on the first call, re-minted within REFRESH_MARGIN of
+        its expiry (with a new OIDC token: each one is good for one exchange)."""
+        current = self._current
+        if (
+            current is not None
+            and current.expires is not None
+            and current.expires - self._clock() > REFRESH_MARGIN
+        ):
+            return current
+        self._current = self._mint()
+        return self._current
+
+    # -- step 1: the audience -------------------------------------------------------------
+
+    def audience(self) -> str:
+        if self._audience is not None:
+            return self._audience
+        url = f"{self.base}/_/oidc/audience"
+        try:
+            resp = self._session.get(url, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise CredentialError(
+                "trusted-publishing-audience-failed",
+                f"Could not reach {self.host} to start trusted publishing: {type(exc).__name__}.",
+                "Check repository-url. If it is right, the index is unreachable from the "
+                "runner: re-run the job later.",
+            ) from None
+        if resp.status_code == 404:
+            raise CredentialError(
+                "trusted-publishing-unsupported",
+                f"The index at {self.host} does not support trusted publishing "
+                f"(GET {url} answered 404).",
+                "Pass an API token for this index in the password input, or set "
+                "repository-url to an index with trusted publishing (PyPI, TestPyPI).",
+            )
+        if resp.status_code == 403:
+            raise CredentialError(
+                "trusted-publishing-disabled",
+                f"The index at {self.host} has trusted publishing disabled "
+                f"(GET {url} answered 403).",
+                "The index's administrators have turned trusted publishing off, usually for "
+                "a while: re-run the job later, or pass an API token in the password input.",
+            )
+        audience = _json(resp).get("audience") if resp.ok else None
+        if not isinstance(audience, str) or not audience:
+            raise CredentialError(
+                "trusted-publishing-audience-failed",
+                f"The index at {self.host} answered {resp.status_code} {resp.reason} without "
+                f"an audience to GET {url}.",
+                "This points to an outage or maintenance of the index, or to a wrong "
+                "repository-url: check it, then re-run the job.",
+            )
+        self._audience = audience
+        return audience
+
+    # -- step 2: the job's OIDC token -----------------------------------------------------
+
+    def oidc_token(self, audience: str) -> str:
+        """A fresh OIDC token from GitHub for this audience (masked at once)."""
+        sep = "&" if "?" in self._request_url else "?"
+        url = f"{self._request_url}{sep}{urllib.parse.urlencode({'audience': audience})}"
+        hint = (
+            "The job needs the `id-token: write` permission:\n"
+            f"{ID_TOKEN_LINES}\n"
+            "If it has it, GitHub's token service failed: re-run the job, and see "
+            "https://www.githubstatus.com/ if it keeps failing."
+        )
+        try:
+            resp = self._session.get(
+                url, headers={"Authorization": f"bearer {self._request_token}"}, timeout=TIMEOUT
+            )
+        except requests.RequestException as exc:
+            raise CredentialError(
+                "oidc-token-request-failed",
+                f"The request for the job's OIDC token failed: {type(exc).__name__}.",
+                hint,
+            ) from None
+        if not resp.ok:
+            raise CredentialError(
+                "oidc-token-request-failed",
+                f"GitHub refused the request for the job's OIDC token: "
+                f"{resp.status_code} {resp.reason}.",
+                hint,
+            )
+        value = _json(resp).get("value")
+        if not isinstance(value, str) or not value:
+            raise CredentialError(
+                "oidc-token-request-failed",
+                "GitHub's OIDC token service answered without a token.",
+                hint,
+            )
+        self._console.mask(value)
+        self._warn_if_reusable(unverified_claims(value))
+        return value
+
+    def _warn_if_reusable(self, claims: dict[str, Any]) -> None:
+        called = str(claims.get("job_workflow_ref") or "")
+        caller = str(claims.get("workflow_ref") or "")
+        if self._warned_reusable or not called or not caller or called == caller:
+            return
+        self._warned_reusable = True
+        self._console.warning(
+            f"This job runs in a reusable workflow ({called}) called by {caller}. "
+            f"{self.host} matches the trusted publisher against the called workflow's file, "
+            f"'{workflow_file(called) or called}', which must live in the publishing "
+            "repository; the caller's workflow file is not checked.",
+            title="Trusted publishing from a reusable workflow",
+        )
+
+    # -- step 3: the exchange -------------------------------------------------------------
+
+    def _mint(self) -> Credential:
+        audience = self.audience()
+        url = f"{self.base}/_/oidc/mint-token"
+        problem = ""
+        for attempt in range(1, MINT_ATTEMPTS + 1):
+            if attempt > 1:
+                self._sleep(BACKOFF * 2 ** (attempt - 2))
+            # A fresh OIDC token for each attempt: a failed attempt may have used up the
+            # last one's jti, and the index refuses a jti it has seen.
+            jwt = self.oidc_token(audience)
+            try:
+                resp = self._session.post(
+                    url, json={"token": jwt}, timeout=TIMEOUT, allow_redirects=False
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                problem = f"the request failed ({type(exc).__name__})"
+                continue
+            except requests.RequestException as exc:
+                raise self._mint_failed(f"the request failed ({type(exc).__name__})") from None
+            if resp.status_code >= 500 or resp.status_code == 429:
+                problem = f"it answered {resp.status_code} {resp.reason}"
+                continue
+            try:
+                payload = resp.json()
+            except ValueError:
+                if not resp.ok:  # a 4xx page: retrying will not change it
+                    raise self._mint_failed(
+                        f"it answered {resp.status_code} {resp.reason}", transient=False
+                    ) from None
+                # A 200 that is not JSON: a proxy's or a maintenance page.
+                problem = f"it answered {resp.status_code} with a body that is not JSON"
+                continue
+            if not isinstance(payload, dict):
+                payload = {}
+            token = payload.get("token")
+            if isinstance(token, str):
+                self._console.mask(token)  # before anything else can print it
+            if resp.status_code == 422 or (400 <= resp.status_code < 500 and "errors" in payload):
+                raise self._refused(payload, jwt)
+            if not resp.ok:
+                raise self._mint_failed(
+                    f"it answered {resp.status_code} {resp.reason}", transient=False
+                )
+            if not isinstance(token, str) or not token:
+                raise self._mint_failed("it answered without a token", transient=False)
+            expires = payload.get("expires")
+            if not isinstance(expires, int | float) or isinstance(expires, bool):
+                expires = self._clock() + DEFAULT_LIFETIME
+            self._console.line(
+                f"Trusted publishing: {self.host} minted an upload token, valid until "
+                f"{time.strftime('%H:%M:%S UTC', time.gmtime(expires))}."
+            )
+            return Credential(TOKEN_USER, token, TRUSTED_PUBLISHING, float(expires))
+        raise self._mint_failed(f"{problem} (after {MINT_ATTEMPTS} attempts)")
+
+    def _mint_failed(self, problem: str, *, transient: bool = True) -> CredentialError:
+        if transient:
+            hint = (
+                "This points to an outage or maintenance of the index, not to your "
+                "configuration: re-run the job in a few minutes"
+                + (" (https://status.python.org/)." if self.host in WAREHOUSE_HOSTS else ".")
+            )
+        else:
+            hint = (
+                f"{self.host} does not answer the token exchange ({self.base}/_/oidc/"
+                "mint-token) as PyPI does: check repository-url, or pass an API token in "
+                "the password input."
+            )
+        return CredentialError(
+            "trusted-publishing-mint-failed",
+            f"{self.host} did not mint an upload token by trusted publishing: {problem}.",
+            hint,
+        )
+
+    def _refused(self, payload: dict[str, Any], jwt: str) -> CredentialError:
+        """The index refused the OIDC token: its reasons, what to do, the claims."""
+        errors = [
+            (str(e.get("code", "")), " ".join(str(e.get("description", "")).split()))
+            for e in payload.get("errors") or []
+            if isinstance(e, dict)
+        ]
+        claims = unverified_claims(jwt)
+        if not errors:
+            errors = [("", str(payload.get("message") or "no reason given"))]
+        first = errors[0][0]
+        code = f"trusted-publishing-{first}" if first in REFUSALS else "trusted-publishing-refused"
+        reasons = "; ".join(f"{c}: {d}" if c else d for c, d in errors)
+        lines = []
+        for c, _ in errors:
+            if c in REFUSALS:
+                lines.append(f"{c}: {REFUSALS[c]}")
+                if c == "invalid-publisher":
+                    lines.append(self._publisher_fix(claims))
+        lines.append(
+            "This job's OIDC token claims (decoded without verification, to compare with "
+            "the trusted publisher):"
+        )
+        lines += [f"  {name}: {claims.get(name, '(not set)')}" for name in SHOWN_CLAIMS]
+        lines.append(f"See {TROUBLESHOOTING}")
+        return CredentialError(
+            code,
+            f"{self.host} refused to mint an upload token by trusted publishing: {reasons}",
+            "\n".join(lines),
+        )
+
+    def _publisher_fix(self, claims: dict[str, Any]) -> str:
+        repository = claims.get("repository", "(unknown)")
+        called = str(claims.get("job_workflow_ref") or "")
+        workflow = workflow_file(called) or "(unknown)"
+        environment = claims.get("environment")
+        env_text = f"this environment ('{environment}')" if environment else "no environment"
+        text = (
+            f"The trusted publisher for '{self._project}' on {self.host} must name this "
+            f"repository ('{repository}'), this workflow file ('{workflow}') and {env_text}. "
+            "It is also bound to the owner's numeric id (repository_owner_id): if the owner "
+            "account was renamed or re-created, register the publisher again."
+        )
+        if self.host in WAREHOUSE_HOSTS:
+            name = canonicalize_name(self._project)
+            text += (
+                f" Add or fix it at https://{self.host}/manage/project/{name}/settings/"
+                f"publishing/ ; for a project not yet on {self.host}, add a pending publisher "
+                f"at https://{self.host}/manage/account/publishing/ ."
+            )
+        return text
+
+
+# What each of warehouse's mint-token error codes means for the user, and what to do.
+REFUSALS = {
+    "invalid-publisher": (
+        "the token is valid, but no trusted publisher on the index matches this job."
+    ),
+    "invalid-token": (
+        "the index could not verify the job's OIDC token (signature, issuer, audience or "
+        "validity period). Re-run the job; if it persists, the index does not accept "
+        "GitHub's tokens or the clocks disagree."
+    ),
+    "invalid-reuse-token": (
+        "this OIDC token was already exchanged once. Re-run the job: each exchange needs "
+        "a fresh token."
+    ),
+    "invalid-payload": (
+        "the index could not read the exchange request. This is a bug in the action or "
+        "the index: report it with this log."
+    ),
+    "invalid-pending-publisher": (
+        "a pending publisher matched, but the project already exists: add the trusted "
+        "publisher under the project's own settings instead."
+    ),
+    "not-enabled": (
+        "the index has trusted publishing for GitHub turned off. Re-run the job later, or "
+        "pass an API token in the password input."
+    ),
+}
+
+
+def workflow_file(job_workflow_ref: str) -> str:
+    """``owner/repo/.github/workflows/release.yml@ref`` -> ``release.yml``."""
+    marker = "/.github/workflows/"
+    if marker not in job_workflow_ref:
+        return ""
+    # Workflow file names have no "@"; a branch name may.
+    return job_workflow_ref.split(marker, 1)[1].partition("@")[0]
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """A JWT's payload, decoded without checking its signature (for messages only)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        data = json.loads(base64.urlsafe_b64decode(payload))
+    except ValueError:  # also binascii.Error and UnicodeDecodeError
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _json(resp: requests.Response) -> dict[str, Any]:
+    try:
+        data = resp.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

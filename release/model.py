@@ -1,0 +1,73 @@
+"""The data that flows, Settings -> Plan -> Result: no behaviour here."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from packaging.version import Version
+
+from .dists import Dist
+
+
+class Action(enum.Enum):
+    """What publishing does with one file."""
+
+    UPLOAD = "upload"  # not on the index yet
+    PRESENT = "present"  # on the index with the same content
+    SKIPPED = "skipped"  # on the index with other content; skip-existing says go on
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One file and what publishing does with it."""
+
+    dist: Dist
+    action: Action
+    # The sha256 the index must serve once the run is done.
+    expected_sha256: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleasePlan:
+    """What the GitHub Release will be; checked, nothing created yet."""
+
+    repository: str
+    tag: str
+    body: str
+    notes_source: str
+    prerelease: bool
+    make_latest: bool
+    existing: str  # "", "draft" or "published"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything checked: what would be published, and where."""
+
+    project: str
+    version: Version
+    tag: str
+    previous: Version | None
+    resume: bool
+    backport: bool
+    steps: list[Step]
+    release: ReleasePlan | None
+
+
+@dataclasses.dataclass
+class ReleaseResult:
+    url: str = ""
+    id: int = 0
+
+
+@dataclasses.dataclass
+class Result:
+    """What a run did, filled in as it goes so a failure still reports the progress."""
+
+    plan: Plan | None = None
+    credential: str = ""  # "trusted publishing" or "API token", once one was used
+    uploaded: list[str] = dataclasses.field(default_factory=list)
+    confirmed: bool = False
+    release: ReleaseResult = dataclasses.field(default_factory=ReleaseResult)
+    error: BaseException | None = None

@@ -1,0 +1,551 @@
+"""release.credentials against the GitHub OIDC and trusted publishing stand-ins."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+from support.oidc import GitHubOIDC, Publisher, TrustedPublishingIndex
+
+from release.credentials import (
+    REFRESH_MARGIN,
+    ApiToken,
+    Credential,
+    TrustedPublishing,
+    check_oidc_available,
+    exchange_base,
+    unverified_claims,
+    upload_credentials,
+    workflow_file,
+)
+from release.errors import CredentialError
+from release.gha import Console
+from release.http import make_session
+
+REPOSITORY = "octo-org/sample"
+OWNER_ID = "1234567"
+WORKFLOW_REF = f"{REPOSITORY}/.github/workflows/release.yml@refs/tags/v1.0.0"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def oidc() -> Iterator[GitHubOIDC]:
+    with GitHubOIDC(
+        repository=REPOSITORY, repository_owner_id=OWNER_ID, workflow_filename="release.yml"
+    ) as service:
+        yield service
+
+
+@pytest.fixture
+def front(oidc: GitHubOIDC) -> Iterator[TrustedPublishingIndex]:
+    # Minting needs no index behind the front; uploads are test_oidc_standins' business.
+    with TrustedPublishingIndex(
+        None, issuer=oidc.issuer, publisher=Publisher(REPOSITORY, OWNER_ID, "release.yml")
+    ) as index:
+        yield index
+
+
+@pytest.fixture
+def out() -> io.StringIO:
+    return io.StringIO()
+
+
+@pytest.fixture
+def console(out: io.StringIO) -> Console:
+    return Console(actions=True, stream=out)
+
+
+class Exchange:
+    """A TrustedPublishing wired to the stand-ins, with a test clock and recorded sleeps."""
+
+    def __init__(
+        self, front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console, **kw: Any
+    ) -> None:
+        self.clock = Clock()
+        self.sleeps: list[float] = []
+        self.host = front.url.removeprefix("http://")
+        options: dict[str, Any] = {
+            "repository_url": f"{front.url}/legacy/",
+            "request_url": oidc.request_url,
+            "request_token": oidc.request_token,
+            "project": "Sample_Project",
+            "session": make_session(),
+            "console": console,
+            "clock": self.clock,
+            "sleep": self.sleeps.append,
+        }
+        self.tp = TrustedPublishing(**{**options, **kw})
+
+    def credential(self) -> Credential:
+        return self.tp.credential()
+
+    def error(self) -> CredentialError:
+        with pytest.raises(CredentialError) as info:
+            self.tp.credential()
+        return info.value
+
+
+@pytest.fixture
+def exchange(front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console) -> Exchange:
+    return Exchange(front, oidc, console)
+
+
+def masks(out: io.StringIO) -> list[str]:
+    return [line.removeprefix("::add-mask::") for line in out.getvalue().splitlines()
+            if line.startswith("::add-mask::")]  # fmt: skip
+
+
+def unmasked(out: io.StringIO) -> str:
+    return "\n".join(
+        line for line in out.getvalue().splitlines() if not line.startswith("::add-mask::")
+    )
+
+
+# -- where the exchange happens ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("repository_url", "base"),
+    [
+        ("https://upload.pypi.org/legacy/", "https://pypi.org"),
+        ("https://UPLOAD.PYPI.ORG/legacy", "https://pypi.org"),
+        ("https://test.pypi.org/legacy/", "https://test.pypi.org"),
+        ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+        ("http://127.0.0.1:3141/user/dev/", "http://127.0.0.1:3141"),
+        ("https://user:secret@pypi.example.org:8443/upload/", "https://pypi.example.org:8443"),
+        ("http://[::1]:8080/legacy/", "http://[::1]:8080"),
+    ],
+)
+def test_exchange_base(repository_url: str, base: str) -> None:
+    assert exchange_base(repository_url) == base
+
+
+@pytest.mark.parametrize("url", ["upload.pypi.org/legacy/", "ftp://example.org/", "https://"])
+def test_exchange_base_needs_an_http_url(url: str) -> None:
+    with pytest.raises(CredentialError) as info:
+        exchange_base(url)
+    assert info.value.code == "repository-url-invalid"
+
+
+def test_workflow_file_and_unverified_claims(oidc: GitHubOIDC) -> None:
+    assert workflow_file(WORKFLOW_REF) == "release.yml"
+    assert workflow_file("o/r/.github/workflows/x.yaml@refs/heads/a@b") == "x.yaml"
+    assert workflow_file("") == ""
+    assert unverified_claims(oidc.token())["workflow_ref"] == WORKFLOW_REF
+    assert unverified_claims("not-a-jwt") == {}
+    assert unverified_claims("a.!!!.c") == {}
+
+
+# -- choosing the credential ------------------------------------------------------------
+
+
+def test_password_means_api_token_and_no_oidc_request(
+    front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console, out: io.StringIO
+) -> None:
+    source = upload_credentials(
+        user="__token__",
+        password="pypi-given-api-token-0123456789",
+        repository_url=f"{front.url}/legacy/",
+        request_url=oidc.request_url,
+        request_token=oidc.request_token,
+        project="sample",
+        event_name="push",
+        fork_pr=False,
+        session=make_session(),
+        console=console,
+    )
+    assert isinstance(source, ApiToken)
+    cred = source.credential()
+    assert cred == Credential("__token__", "pypi-given-api-token-0123456789", "API token", None)
+    assert "pypi-given" not in repr(cred)
+    assert masks(out) == []  # input secrets are masked by the entry point, once
+    assert oidc.requests == 0
+    assert front.mint_calls == 0
+
+
+def test_trusted_publishing_is_chosen_lazily(
+    front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console
+) -> None:
+    source = upload_credentials(
+        user="__token__",
+        password="",
+        repository_url=f"{front.url}/legacy/",
+        request_url=oidc.request_url,
+        request_token=oidc.request_token,
+        project="sample",
+        event_name="push",
+        fork_pr=False,
+        session=make_session(),
+        console=console,
+    )
+    assert isinstance(source, TrustedPublishing)
+    assert (oidc.requests, front.mint_calls) == (0, 0)  # nothing until credential()
+    assert source.credential().kind == "trusted publishing"
+    assert (oidc.requests, front.mint_calls) == (1, 1)
+
+
+def test_no_password_and_another_user(console: Console) -> None:
+    with pytest.raises(CredentialError) as info:
+        upload_credentials(
+            user="uploader",
+            password="",
+            repository_url="https://upload.pypi.org/legacy/",
+            request_url="",
+            request_token="",
+            project="sample",
+            event_name="push",
+            fork_pr=False,
+            session=make_session(),
+            console=console,
+        )
+    assert info.value.code == "password-missing"
+
+
+def test_no_id_token_permission() -> None:
+    with pytest.raises(CredentialError) as info:
+        check_oidc_available("", "", event_name="push", fork_pr=False)
+    assert info.value.code == "id-token-permission-missing"
+    assert info.value.message == (
+        "Trusted publishing needs the job's OIDC token, but the job lacks the "
+        "`id-token: write` permission (no password was given, so no API token is used)."
+    )
+    assert info.value.hint == (
+        "Add these lines to the publishing job:\n"
+        "permissions:\n"
+        "  id-token: write\n"
+        "and register this repository and workflow as a trusted publisher on the index; "
+        "or pass an API token in the password input."
+    )
+
+
+def test_pull_request_from_a_fork() -> None:
+    with pytest.raises(CredentialError) as info:
+        check_oidc_available("", "", event_name="pull_request", fork_pr=True)
+    assert info.value.code == "id-token-unavailable-for-pull-request"
+    assert info.value.message == (
+        "Trusted publishing needs the job's OIDC token, and this run is for a pull request "
+        "from a fork: GitHub never gives OIDC tokens to workflows run for pull requests "
+        "from forks, even with `id-token: write`."
+    )
+    # pull_request_target runs in the base repository: a missing token is a permission.
+    with pytest.raises(CredentialError) as info:
+        check_oidc_available("", "", event_name="pull_request_target", fork_pr=True)
+    assert info.value.code == "id-token-permission-missing"
+    check_oidc_available("https://x/?api-version=2.0", "t", event_name="push", fork_pr=False)
+
+
+# -- the exchange -----------------------------------------------------------------------
+
+
+def test_mints_masks_and_reuses(
+    exchange: Exchange, front: TrustedPublishingIndex, oidc: GitHubOIDC, out: io.StringIO
+) -> None:
+    cred = exchange.credential()
+    minted = front.minted[0]
+    assert cred == Credential("__token__", minted.token, "trusted publishing", minted.expires)
+    assert minted.token not in repr(cred)
+    assert oidc.audiences == ["pypi"]
+    # The JWT is masked as soon as it arrives, the minted token as soon as it is read.
+    assert masks(out) == [oidc.issued[0], minted.token]
+    for secret in (oidc.issued[0], minted.token):
+        assert secret not in unmasked(out)
+    assert f"Trusted publishing: {exchange.host} minted an upload token" in unmasked(out)
+    # Still live: no new request.
+    assert exchange.credential() is cred
+    assert (oidc.requests, front.mint_calls) == (1, 1)
+
+
+def test_the_index_chooses_the_audience(
+    exchange: Exchange, front: TrustedPublishingIndex, oidc: GitHubOIDC
+) -> None:
+    front.audience = "testpypi"
+    exchange.credential()
+    assert oidc.audiences == ["testpypi"]
+
+
+def test_remints_when_the_token_nears_expiry(
+    exchange: Exchange, front: TrustedPublishingIndex, oidc: GitHubOIDC, out: io.StringIO
+) -> None:
+    first = exchange.credential()
+    assert first.expires is not None
+    exchange.clock.now = first.expires - REFRESH_MARGIN - 1
+    assert exchange.credential() is first
+    exchange.clock.now = first.expires - REFRESH_MARGIN + 1
+    second = exchange.credential()
+    assert second.password != first.password
+    assert [m.token for m in front.minted] == [first.password, second.password]
+    # A new OIDC token for the new exchange (the first one's jti is spent).
+    assert oidc.requests == 2
+    assert len(set(oidc.issued)) == 2
+    assert masks(out) == [oidc.issued[0], first.password, oidc.issued[1], second.password]
+    assert front.refusals == []
+
+
+def test_short_lived_tokens_are_reminted_each_time(
+    exchange: Exchange, front: TrustedPublishingIndex
+) -> None:
+    front.token_lifetime = 60  # below the refresh margin: never worth keeping
+    tokens = [exchange.credential().password for _ in range(3)]
+    assert len(set(tokens)) == 3
+    assert front.mint_calls == 3
+    assert front.refusals == []
+
+
+def test_index_without_trusted_publishing(
+    exchange: Exchange, front: TrustedPublishingIndex, oidc: GitHubOIDC
+) -> None:
+    front.audience_mode = "not-found"
+    err = exchange.error()
+    assert err.code == "trusted-publishing-unsupported"
+    assert err.message == (
+        f"The index at {exchange.host} does not support trusted publishing "
+        f"(GET {front.url}/_/oidc/audience answered 404)."
+    )
+    assert err.hint == (
+        "Pass an API token for this index in the password input, or set repository-url to "
+        "an index with trusted publishing (PyPI, TestPyPI)."
+    )
+    assert oidc.requests == 0
+
+
+def test_index_with_trusted_publishing_disabled(
+    exchange: Exchange, front: TrustedPublishingIndex, oidc: GitHubOIDC
+) -> None:
+    front.audience_mode = "disabled"
+    err = exchange.error()
+    assert err.code == "trusted-publishing-disabled"
+    assert err.message == (
+        f"The index at {exchange.host} has trusted publishing disabled "
+        f"(GET {front.url}/_/oidc/audience answered 403)."
+    )
+    assert err.hint == (
+        "The index's administrators have turned trusted publishing off, usually for a "
+        "while: re-run the job later, or pass an API token in the password input."
+    )
+    assert oidc.requests == 0
+
+
+def test_invalid_publisher(
+    exchange: Exchange, front: TrustedPublishingIndex, oidc: GitHubOIDC, out: io.StringIO
+) -> None:
+    oidc.workflow_filename = "ci.yml"
+    oidc.environment = "pypi"
+    err = exchange.error()
+    assert err.code == "trusted-publishing-invalid-publisher"
+    assert err.message == (
+        f"{exchange.host} refused to mint an upload token by trusted publishing: "
+        "invalid-publisher: valid token, but no corresponding publisher "
+        "(All lookup strategies exhausted)"
+    )
+    ci_ref = f"{REPOSITORY}/.github/workflows/ci.yml@refs/tags/v1.0.0"
+    assert err.hint == (
+        "invalid-publisher: the token is valid, but no trusted publisher on the index "
+        "matches this job.\n"
+        f"The trusted publisher for 'Sample_Project' on {exchange.host} must name this "
+        "repository ('octo-org/sample'), this workflow file ('ci.yml') and this environment "
+        "('pypi'). It is also bound to the owner's numeric id (repository_owner_id): if the "
+        "owner account was renamed or re-created, register the publisher again.\n"
+        "This job's OIDC token claims (decoded without verification, to compare with the "
+        "trusted publisher):\n"
+        "  repository: octo-org/sample\n"
+        f"  repository_owner_id: {OWNER_ID}\n"
+        f"  workflow_ref: {ci_ref}\n"
+        f"  job_workflow_ref: {ci_ref}\n"
+        "  ref: refs/tags/v1.0.0\n"
+        "  environment: pypi\n"
+        "  event_name: push\n"
+        "See https://docs.pypi.org/trusted-publishers/troubleshooting/"
+    )
+    jwt = oidc.issued[0]
+    assert jwt not in err.message
+    assert jwt not in err.hint
+    assert front.mint_calls == 1  # a refusal is final: not retried
+
+
+class ToFront(HTTPAdapter):
+    """Sends https://pypi.org/... to the stand-in, so messages name pypi.org."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target
+
+    def send(self, request: requests.PreparedRequest, **kw: Any) -> requests.Response:  # type: ignore[override]
+        request.url = self.target + str(request.url).removeprefix("https://pypi.org")
+        return super().send(request, **kw)
+
+
+def test_invalid_publisher_on_pypi_links_the_publishing_forms(
+    front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console
+) -> None:
+    session = make_session()
+    session.mount("https://pypi.org/", ToFront(front.url))
+    oidc.repository_owner_id = "1"
+    exchange = Exchange(
+        front,
+        oidc,
+        console,
+        repository_url="https://upload.pypi.org/legacy/",
+        session=session,
+    )
+    err = exchange.error()
+    assert err.message.startswith("pypi.org refused to mint an upload token")
+    assert (
+        "Add or fix it at https://pypi.org/manage/project/sample-project/settings/publishing/ ; "
+        "for a project not yet on pypi.org, add a pending publisher at "
+        "https://pypi.org/manage/account/publishing/ ." in err.hint
+    )
+    assert "  repository_owner_id: 1\n" in err.hint
+    assert "  environment: (not set)\n" in err.hint
+    assert "and no environment." in err.hint
+
+
+def test_invalid_token(exchange: Exchange, oidc: GitHubOIDC) -> None:
+    oidc.fault = "expired"
+    err = exchange.error()
+    assert err.code == "trusted-publishing-invalid-token"
+    assert err.message.endswith("invalid-token: malformed or invalid token")
+    assert err.hint.startswith("invalid-token: the index could not verify the job's OIDC token")
+
+
+def test_reused_token(exchange: Exchange, front: TrustedPublishingIndex, oidc: GitHubOIDC) -> None:
+    oidc.claim_overrides = {"jti": "always-the-same"}  # a broken token service
+    front.token_lifetime = 60
+    exchange.credential()
+    err = exchange.error()
+    assert err.code == "trusted-publishing-invalid-reuse-token"
+    assert "Re-run the job: each exchange needs a fresh token." in err.hint
+
+
+def test_reusable_workflow_warning(
+    exchange: Exchange, front: TrustedPublishingIndex, oidc: GitHubOIDC, out: io.StringIO
+) -> None:
+    called = f"{REPOSITORY}/.github/workflows/publish.yml@refs/tags/v1.0.0"
+    oidc.job_workflow_ref = called
+    front.publisher = Publisher(REPOSITORY, OWNER_ID, "publish.yml")
+    exchange.credential()
+    warnings = [line for line in out.getvalue().splitlines() if line.startswith("::warning")]
+    assert warnings == [
+        "::warning title=Trusted publishing from a reusable workflow::This job runs in a "
+        f"reusable workflow ({called}) called by {WORKFLOW_REF}. {exchange.host} matches the "
+        "trusted publisher against the called workflow's file, 'publish.yml', which must "
+        "live in the publishing repository; the caller's workflow file is not checked."
+    ]
+
+
+def test_no_warning_for_a_plain_workflow(exchange: Exchange, out: io.StringIO) -> None:
+    exchange.credential()
+    assert "::warning" not in out.getvalue()
+
+
+# -- retries ----------------------------------------------------------------------------
+
+
+def test_mint_retries_5xx_and_non_json_with_backoff(
+    exchange: Exchange, front: TrustedPublishingIndex, oidc: GitHubOIDC, out: io.StringIO
+) -> None:
+    front.fail_mint("server-error", 2)
+    front.fail_mint("non-json")
+    cred = exchange.credential()
+    assert cred.password == front.minted[0].token
+    assert exchange.sleeps == [1.0, 2.0, 4.0]
+    assert front.mint_calls == 4
+    assert oidc.requests == 4  # a fresh OIDC token for each attempt
+    assert masks(out) == [*oidc.issued, cred.password]
+
+
+def test_a_lost_answer_is_retried_with_a_fresh_oidc_token(
+    exchange: Exchange, front: TrustedPublishingIndex, oidc: GitHubOIDC
+) -> None:
+    front.fail_mint("lost-response")
+    cred = exchange.credential()
+    assert len(front.minted) == 2  # the first was minted, its answer lost
+    assert cred.password == front.minted[1].token
+    assert front.refusals == []  # the retry did not reuse the spent jti
+
+
+def test_mint_gives_up_after_bounded_attempts(
+    exchange: Exchange, front: TrustedPublishingIndex
+) -> None:
+    front.fail_mint("server-error", 10)
+    err = exchange.error()
+    assert err.code == "trusted-publishing-mint-failed"
+    assert err.message == (
+        f"{exchange.host} did not mint an upload token by trusted publishing: it answered "
+        "503 Service Unavailable (after 4 attempts)."
+    )
+    assert err.hint == (
+        "This points to an outage or maintenance of the index, not to your configuration: "
+        "re-run the job in a few minutes."
+    )
+    assert front.mint_calls == 4
+    assert exchange.sleeps == [1.0, 2.0, 4.0]
+
+
+def test_mint_non_json_to_the_end(exchange: Exchange, front: TrustedPublishingIndex) -> None:
+    front.fail_mint("non-json", 4)
+    err = exchange.error()
+    assert err.message.endswith("it answered 200 with a body that is not JSON (after 4 attempts).")
+
+
+def test_mint_endpoint_missing_is_not_retried(
+    exchange: Exchange, front: TrustedPublishingIndex
+) -> None:
+    front.fail_mint("not-found")
+    err = exchange.error()
+    assert err.code == "trusted-publishing-mint-failed"
+    assert err.message == (
+        f"{exchange.host} did not mint an upload token by trusted publishing: it answered "
+        "404 Not Found."
+    )
+    assert err.hint == (
+        f"{exchange.host} does not answer the token exchange ({front.url}/_/oidc/mint-token) "
+        "as PyPI does: check repository-url, or pass an API token in the password input."
+    )
+    assert front.mint_calls == 1
+    assert exchange.sleeps == []
+
+
+# -- the GitHub side --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("unauthorized", "GitHub refused the request for the job's OIDC token: 401 Unauthorized."),
+        ("server-error", "GitHub refused the request for the job's OIDC token: "
+                         "500 Internal Server Error."),
+        ("no-value", "GitHub's OIDC token service answered without a token."),
+        ("not-json", "GitHub's OIDC token service answered without a token."),
+    ],
+)  # fmt: skip
+def test_oidc_token_request_failures(
+    front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console, fault: str, message: str
+) -> None:
+    oidc.fault = fault
+    # No urllib3 retries of the GET here: the point is the message, not the waiting.
+    exchange = Exchange(front, oidc, console, session=make_session(retries=0))
+    err = exchange.error()
+    assert err.code == "oidc-token-request-failed"
+    assert err.message == message
+    assert "permissions:\n  id-token: write" in err.hint
+    assert front.mint_calls == 0
+
+
+def test_oidc_request_keeps_the_runners_query(
+    front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console
+) -> None:
+    # The stand-in answers 400 to a request without api-version=2.0; this one passes.
+    Exchange(front, oidc, console).credential()
+    assert oidc.audiences == ["pypi"]
