@@ -132,6 +132,13 @@ INPUTS: tuple[Input, ...] = (
         kind="bool",
     ),
     Input(
+        "attestations",
+        "With trusted publishing, sign a PEP 740 attestation for each file with Sigstore, "
+        "verify it, and upload it with the file (skipped with a notice for API tokens).",
+        default="true",
+        kind="bool",
+    ),
+    Input(
         "dry-run",
         "Check everything and report the plan; upload nothing, create no release.",
         default="false",

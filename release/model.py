@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from pathlib import Path
 
 from packaging.version import Version
 
@@ -68,6 +69,9 @@ class Result:
     plan: Plan | None = None
     credential: str = ""  # "trusted publishing" or "API token", once one was used
     uploaded: list[str] = dataclasses.field(default_factory=list)
+    # File name -> what happened to its attestation ("signed and verified", ...).
+    attestations: dict[str, str] = dataclasses.field(default_factory=dict)
+    attestation_files: list[Path] = dataclasses.field(default_factory=list)
     confirmed: bool = False
     release: ReleaseResult = dataclasses.field(default_factory=ReleaseResult)
     error: BaseException | None = None

@@ -11,9 +11,9 @@ import contextlib
 import dataclasses
 import tempfile
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import requests
 from packaging.version import Version
@@ -21,10 +21,10 @@ from packaging.version import Version
 from . import index as idx
 from .build import build, copy_out
 from .dists import Dist, find_files, read_dist
-from .errors import DistributionError, InputError
+from .errors import DistributionError, InputError, PackageIndexError
 from .gha import Console
 from .gitrepo import Checkout, inspect
-from .http import make_session
+from .http import get_capped, make_session
 from .model import Action, Plan, ReleasePlan, Result
 from .paths import confine
 from .report import report
@@ -35,6 +35,7 @@ from .versions import Gate, gate, parse_tag
 
 if TYPE_CHECKING:
     from . import github
+    from .credentials import CredentialSource
 
 
 @dataclasses.dataclass
@@ -47,6 +48,9 @@ class Context:
     session: requests.Session
     workdir: Path  # private: never packages-dir, so nothing stale is ever published
     _github: github.Client | None = None
+    # Set once attestations were signed, for checking the index's provenance after.
+    attestation_config: Any = None
+    publisher: Any = None
 
     def github(self) -> github.Client:
         """The one GitHub client of the run (made on first use: PyGithub is heavy)."""
@@ -228,11 +232,19 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
 
     regate(ctx, plan, fresh())
     to_upload = [step for step in plan.steps if step.action is Action.UPLOAD]
-    credential = upload_credential(ctx, plan) if to_upload else None
-    result.credential = s.credential_kind if to_upload else ""
+    source = upload_credential(ctx, plan) if to_upload else None
+    result.credential = s.credential_kind if source is not None else ""
+    signed = attest_files(ctx, [step.dist for step in to_upload], source, result)
+
+    def current() -> tuple[str, str]:
+        if source is None:
+            return "", ""
+        cred = source.credential()  # a minted token is minted again near its expiry
+        return cred.user, cred.password
+
     uploader = Uploader(
         repository_url=s.repository_url,
-        credential=credential or (lambda: ("", "")),
+        credential=current,
         session=ctx.session,
         read_index=fresh,
         console=ctx.console,
@@ -242,11 +254,14 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
             if step.action is not Action.UPLOAD:
                 ctx.console.line(f"{step.dist.filename}: already on the index, not uploaded")
         for step in to_upload:
-            uploader.upload(step.dist)
+            attestation = signed.get(step.dist.filename)
+            uploader.upload(step.dist, [attestation] if attestation else [])
             ctx.console.line(f"{step.dist.filename}: uploaded")
             result.uploaded.append(step.dist.filename)
     confirm(plan.steps, fresh, ctx.session)
     result.confirmed = True
+    if signed:
+        confirm_provenance(ctx, plan, fresh(), signed, result)
     if plan.release is not None:
         github_release(ctx, plan, result)
 
@@ -258,9 +273,9 @@ def regate(ctx: Context, plan: Plan, project: idx.IndexProject) -> None:
     gate(plan.version, project.known(), s.tag, allow_backport=s.allow_backport)
 
 
-def upload_credential(ctx: Context, plan: Plan) -> Callable[[], tuple[str, str]]:
-    """The upload credential, asked for only now that the plan is complete. A minted
-    token is minted again when it nears expiry, so each upload asks anew."""
+def upload_credential(ctx: Context, plan: Plan) -> CredentialSource:
+    """The upload credential, asked for only now that the plan is complete; a minted
+    token is minted now, so a refusal stops the run before anything is signed or sent."""
     from .credentials import upload_credentials
 
     s = ctx.settings
@@ -276,13 +291,88 @@ def upload_credential(ctx: Context, plan: Plan) -> Callable[[], tuple[str, str]]
         session=ctx.session,
         console=ctx.console,
     )
+    source.credential()
+    return source
 
-    def current() -> tuple[str, str]:
-        cred = source.credential()
-        return cred.user, cred.password
 
-    current()  # mint now: a refusal stops the run before any upload
-    return current
+def attest_files(
+    ctx: Context, dists: list[Dist], source: CredentialSource | None, result: Result
+) -> dict[str, Path]:
+    """Sign a PEP 740 publish attestation for each file to upload, and verify it against
+    the identity the index will expect, before anything is uploaded.
+
+    Only with trusted publishing: an index refuses attestations sent with an API token.
+    The attestations go to the run's private folder, never to packages-dir.
+    """
+    from .credentials import TrustedPublishing, unverified_claims, workflow_file
+
+    s = ctx.settings
+    if not dists or not s.attestations:
+        return {}
+    if not isinstance(source, TrustedPublishing):
+        ctx.console.notice(
+            "Attestations are signed only with trusted publishing (an index refuses them "
+            "with an API token): skipped.",
+            title="No attestations",
+        )
+        result.attestations = {d.filename: "not signed (API token)" for d in dists}
+        return {}
+    from . import attest
+
+    with ctx.console.group(f"Sign and verify {len(dists)} attestation(s) with Sigstore"):
+        token = source.oidc_token("sigstore")
+        ctx.console.mask(token)
+        claims = unverified_claims(token)
+        publisher = attest.Publisher(
+            repository=str(claims.get("repository", s.github_repository)),
+            workflow=workflow_file(str(claims.get("job_workflow_ref") or s.workflow_ref)),
+            environment=str(claims["environment"]) if claims.get("environment") else None,
+        )
+        config = attest.trust_config(s.sigstore_trust_config)
+        outdir = ctx.workdir / ".attestations"  # private, and never taken for a dist
+        paths = attest.sign([d.path for d in dists], token, outdir=outdir, config=config)
+        for dist, path in zip(dists, paths, strict=True):
+            attest.verify(path, dist.path, publisher, config=config)
+            ctx.console.line(f"{path.name}: signed, verified for {publisher.describe()}")
+            result.attestations[dist.filename] = "signed and verified"
+            result.attestation_files.append(path)
+    ctx.attestation_config = config
+    ctx.publisher = publisher
+    return {d.filename: p for d, p in zip(dists, paths, strict=True)}
+
+
+def confirm_provenance(
+    ctx: Context,
+    plan: Plan,
+    project: idx.IndexProject,
+    signed: dict[str, Path],
+    result: Result,
+) -> None:
+    """Where the index serves PEP 740 provenance, it must verify for this file and
+    publisher."""
+    from . import attest
+
+    listed = {f.filename: f for f in project.files}
+    for step in plan.steps:
+        name = step.dist.filename
+        entry = listed.get(name)
+        url = entry.package.provenance_url if entry and entry.package else None
+        if name not in signed:
+            continue
+        if not url:
+            result.attestations[name] = "signed and verified; the index serves no provenance"
+            continue
+        page = get_capped(ctx.session, url, max_bytes=idx.MAX_PAGE)
+        if page.status != 200:
+            raise PackageIndexError(
+                "provenance-unavailable",
+                f"The index lists provenance for {name} but answered HTTP {page.status}.",
+                "Re-run later to check it again (nothing is uploaded twice).",
+            )
+        attest.verify_provenance(
+            page.body, step.dist.path, ctx.publisher, config=ctx.attestation_config
+        )
+        result.attestations[name] = "signed, verified, and the index's provenance verified"
 
 
 def github_release(ctx: Context, plan: Plan, result: Result) -> None:
@@ -291,7 +381,10 @@ def github_release(ctx: Context, plan: Plan, result: Result) -> None:
     s = ctx.settings
     assert plan.release is not None
     dists = [step.dist for step in plan.steps]
-    with ctx.console.group(f"GitHub Release {plan.tag}"), github.assets_for(dists) as assets:
+    with (
+        ctx.console.group(f"GitHub Release {plan.tag}"),
+        github.assets_for(dists, result.attestation_files) as assets,
+    ):
         github.publish(
             ctx.github(),
             plan.release,

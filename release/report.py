@@ -102,13 +102,19 @@ def summary_markdown(result: Result, settings: Settings) -> str:
         lines.append(f"| {key} | {cell} |")
     lines.append("")
     hashed = settings.print_hash
-    lines.append("| File | Size |" + (" SHA-256 |" if hashed else "") + " Status |")
-    lines.append("|---|---|" + ("---|" if hashed else "") + "---|")
+    attested = bool(result.attestations)
+    lines.append(
+        "| File | Size |"
+        + (" SHA-256 |" if hashed else "")
+        + " Status |"
+        + (" Attestation |" if attested else "")
+    )
+    lines.append("|---|---|" + ("---|" if hashed else "") + "---|" + ("---|" if attested else ""))
     for name, size, sha, status in _files(result, settings):
         status = f"**{status}**" if status == "not uploaded" else status
-        lines.append(
-            f"| {code(name)} | {size} |" + (f" `{sha}` |" if hashed else "") + f" {status} |"
-        )
+        digest = f" `{sha}` |" if hashed else ""
+        attestation = f" {result.attestations.get(name, '')} |" if attested else ""
+        lines.append(f"| {code(name)} | {size} |{digest} {status} |{attestation}")
     lines.append("")
     if result.error is not None and result.uploaded:
         lines.append(

@@ -32,6 +32,7 @@ RUNNER_SECRETS = ("GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQ
 # A variable whose name looks like this holds a credential, whatever the workflow calls
 # it (MY_PYPI_TOKEN, NPM_PASSWORD, ...): a build backend has no business seeing it.
 SECRET_NAME = re.compile(r"TOKEN|PASSW|SECRET|CREDENTIAL|API_?KEY|PRIVATE_?KEY|AUTH(?!OR)", re.I)
+TRUST_CONFIG_VAR = "RELEASE_SIGSTORE_TRUST_CONFIG"
 # Values shorter than this are not looked for inside other variables (too common).
 MIN_SECRET_LEN = 8
 
@@ -110,6 +111,12 @@ class Settings:
     oidc_request_url: str = dataclasses.field(repr=False)
     oidc_request_token: str = dataclasses.field(repr=False)
     event_name: str
+    # The workflow file this job runs (GITHUB_WORKFLOW_REF), for the attestation identity.
+    workflow_ref: str
+    attestations: bool
+    # A Sigstore client trust config (a private Sigstore, or the tests' stand-in); None
+    # means Sigstore's public instance. RELEASE_SIGSTORE_TRUST_CONFIG, not an input.
+    sigstore_trust_config: Path | None
     # PyGithub's pause between writes (GitHub asks for one second); tests set 0.
     github_write_interval: float
     # The environment for child processes, with every secret removed.
@@ -182,6 +189,8 @@ class Settings:
             oidc_request_url=env.get("ACTIONS_ID_TOKEN_REQUEST_URL", ""),
             oidc_request_token=env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN", ""),
             event_name=env.get("GITHUB_EVENT_NAME", ""),
+            workflow_ref=env.get("GITHUB_WORKFLOW_REF", ""),
+            sigstore_trust_config=Path(trust) if (trust := env.get(TRUST_CONFIG_VAR)) else None,
             github_write_interval=float(env.get("RELEASE_GITHUB_WRITE_INTERVAL", "1") or 0),
             child_env=child_environment(env, secrets),
             **v,  # type: ignore[arg-type]
