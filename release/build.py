@@ -28,8 +28,11 @@ def build(
     """Build the sdist, then the wheel from it, into ``outdir`` (a fresh folder)."""
     child_env = dict(env)
     if source_date_epoch:
+        # The released commit's time, whatever the environment says: the same tag then
+        # builds the same bytes on any machine (https://reproducible-builds.org/specs/source-date-epoch/).
         child_env["SOURCE_DATE_EPOCH"] = source_date_epoch
-    else:
+    elif not child_env.get("SOURCE_DATE_EPOCH", "").isdigit():
+        child_env.pop("SOURCE_DATE_EPOCH", None)  # a malformed value fails some backends
         console.warning(
             "No commit time for SOURCE_DATE_EPOCH: the files may not be byte-for-byte reproducible."
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import textwrap
 
 from .errors import ReleaseError
 from .gha import Console, append_summary, write_outputs
@@ -18,6 +19,8 @@ STATUS = {
     Action.PRESENT: "already on the index",
     Action.SKIPPED: "skipped: the index has other content (skip-existing)",
 }
+# The terminal summary keeps to this many columns.
+TEXT_WIDTH = 100
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 
 
@@ -127,17 +130,29 @@ def summary_markdown(result: Result, settings: Settings) -> str:
 
 
 def summary_text(result: Result, settings: Settings) -> str:
-    """The summary for a terminal: aligned columns, no Markdown."""
+    """The summary for a terminal: aligned columns, no Markdown, at most ``TEXT_WIDTH``
+    columns (longer values wrap; a long file name puts the file's details on their own
+    line). A word longer than the width (a URL) is never broken."""
     rows = _rows(result, settings)
     width = max(len(k) for k, _ in rows)
+    room = TEXT_WIDTH - width - 4
     out = ["Summary:"]
-    out += [f"  {k.ljust(width)}  {v}" for k, v in rows]
+    for key, value in rows:
+        wrapped = textwrap.wrap(value, room, break_long_words=False, break_on_hyphens=False)
+        out.append(f"  {key.ljust(width)}  {wrapped[0] if wrapped else ''}")
+        out += [f"  {'':{width}}  {more}" for more in wrapped[1:]]
     out.append("")
     files = _files(result, settings)
-    name_w = max(len(f[0]) for f in files) if files else 4
-    for name, size, sha, status in files:
-        digest = f"  sha256:{sha[:16]}…" if settings.print_hash else ""
-        out.append(f"  {name.ljust(name_w)}  {size.rjust(9)}{digest}  {status}")
+    details = [
+        size.rjust(9) + (f"  sha256:{sha[:16]}…" if settings.print_hash else "") + f"  {status}"
+        for _, size, sha, status in files
+    ]
+    name_w = max((len(f[0]) for f in files), default=0)
+    if 2 + name_w + 2 + max((len(d) for d in details), default=0) <= TEXT_WIDTH:
+        out += [f"  {f[0].ljust(name_w)}  {d}" for f, d in zip(files, details, strict=True)]
+    else:
+        for f, d in zip(files, details, strict=True):
+            out += [f"  {f[0]}", f"    {d.lstrip()}"]
     return "\n".join(out)
 
 
@@ -192,5 +207,7 @@ def error_markdown(exc: ReleaseError, front: str = "action") -> str:
     message = md(render(exc.message, "action" if front == "action" else "cli"))
     text = f"### ❌ {exc.title}\n\n{message}\n\n`error: {exc.code}`\n"
     if exc.hint:
-        text += f"\n**How to fix:** {md(render(exc.hint, 'action'))}\n"
+        text += (
+            f"\n**How to fix:** {md(render(exc.hint, 'action' if front == 'action' else 'cli'))}\n"
+        )
     return text
