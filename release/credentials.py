@@ -8,6 +8,8 @@ OIDC token for a short-lived upload token, in three requests:
    ``$ACTIONS_ID_TOKEN_REQUEST_TOKEN``) -> ``{"value": jwt}`` from GitHub;
 3. ``POST {index}/_/oidc/mint-token {"token": jwt}`` -> ``{"token", "expires"}``, or
    422 ``{"message", "errors": [{"code", "description"}]}`` (warehouse ``oidc/views.py``).
+   ``expires`` is informational, on the index's clock (its time of minting + 900 s), and
+   older warehouse versions leave it out.
 
 Each failure has its own code and a hint that says what to change, after
 pypa/gh-action-pypi-publish ``oidc-exchange.py``. Nothing here reads ``os.environ``.
@@ -17,7 +19,10 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime
+import email.utils
 import json
+import math
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -35,7 +40,10 @@ API_TOKEN = "API token"
 # Re-mint when the token expires within this many seconds, so an upload that starts now
 # still has a live token when it ends (PyPI's tokens live 15 minutes).
 REFRESH_MARGIN = 300.0
-# When the index does not say when its token expires: warehouse's fixed lifetime.
+# When the index does not say when its token expires: warehouse's fixed lifetime. Also the
+# longest a token is believed to live: an ``expires`` further out (milliseconds by mistake,
+# a clock far off) costs at most one more exchange, where believing it could mean uploading
+# with a dead token.
 DEFAULT_LIFETIME = 900.0
 MINT_ATTEMPTS = 4
 BACKOFF = 1.0  # seconds before the 2nd mint attempt, doubled after each failure
@@ -65,11 +73,11 @@ class Credential:
     user: str
     password: str = dataclasses.field(repr=False)
     kind: str  # TRUSTED_PUBLISHING or API_TOKEN
-    expires: float | None = None  # unix time, for minted tokens
+    expires: float | None = None  # unix time on this runner's clock, for minted tokens
 
 
 class CredentialSource(Protocol):
-    def credential(self) -> Credential: ...
+    def credential(self, valid_for: float = 0.0) -> Credential: ...
 
 
 class ApiToken:
@@ -78,7 +86,7 @@ class ApiToken:
     def __init__(self, user: str, password: str) -> None:
         self._credential = Credential(user, password, API_TOKEN)
 
-    def credential(self) -> Credential:
+    def credential(self, valid_for: float = 0.0) -> Credential:
         return self._credential
 
 
@@ -202,14 +210,16 @@ class TrustedPublishing:
         self._current: Credential | None = None
         self._warned_reusable = False
 
-    def credential(self) -> Credential:
-        """A live token: minted on the first call, re-minted within REFRESH_MARGIN of
-        its expiry (with a new OIDC token: each one is good for one exchange)."""
+    def credential(self, valid_for: float = 0.0) -> Credential:
+        """A live token: minted on the first call, re-minted when it expires within
+        REFRESH_MARGIN, or within ``valid_for`` (how long the upload about to use it may
+        take: an index checks the token once the upload has arrived). Each mint takes a
+        new OIDC token: each one is good for one exchange."""
         current = self._current
         if (
             current is not None
             and current.expires is not None
-            and current.expires - self._clock() > REFRESH_MARGIN
+            and current.expires - self._clock() > max(REFRESH_MARGIN, valid_for)
         ):
             return current
         self._current = self._mint()
@@ -324,6 +334,7 @@ class TrustedPublishing:
             # A fresh OIDC token for each attempt: a failed attempt may have used up the
             # last one's jti, and the index refuses a jti it has seen.
             jwt = self.oidc_token(audience)
+            asked = self._clock()
             try:
                 resp = self._session.post(
                     url, json={"token": jwt}, timeout=TIMEOUT, allow_redirects=False
@@ -359,14 +370,12 @@ class TrustedPublishing:
                 )
             if not isinstance(token, str) or not token:
                 raise self._mint_failed("it answered without a token", transient=False)
-            expires = payload.get("expires")
-            if not isinstance(expires, int | float) or isinstance(expires, bool):
-                expires = self._clock() + DEFAULT_LIFETIME
+            expires = expiry(payload.get("expires"), resp.headers.get("Date", ""), asked)
             self._console.line(
                 f"Trusted publishing: {self.host} minted an upload token, valid until "
                 f"{time.strftime('%H:%M:%S UTC', time.gmtime(expires))}."
             )
-            return Credential(TOKEN_USER, token, TRUSTED_PUBLISHING, float(expires))
+            return Credential(TOKEN_USER, token, TRUSTED_PUBLISHING, expires)
         raise self._mint_failed(f"{problem} (after {MINT_ATTEMPTS} attempts)")
 
     def _mint_failed(self, problem: str, *, transient: bool = True) -> CredentialError:
@@ -456,8 +465,11 @@ REFUSALS = {
         "a fresh token."
     ),
     "invalid-payload": (
-        "the index could not read the exchange request. This is a bug in the action or "
-        "the index: report it with this log."
+        "the index could not take the exchange request. 'unknown trusted publishing "
+        "issuer' means the index does not accept this runner's OIDC tokens (GitHub "
+        "Enterprise Server, or an issuer not registered with the index); a pending "
+        "publisher whose project cannot be created gives the index's reason; anything else "
+        "is a bug in the action or the index: report it with this log."
     ),
     "invalid-pending-publisher": (
         "a pending publisher matched, but the project already exists: add the trusted "
@@ -468,6 +480,39 @@ REFUSALS = {
         "pass an API token in the password input."
     ),
 }
+
+
+def expiry(expires: object, date: str, asked: float) -> float:
+    """When a minted token expires, on this runner's clock.
+
+    ``expires`` is on the index's clock, and so is the answer's ``Date``: their difference
+    is the token's lifetime however far the runner's clock is off, counted from ``asked``
+    (when the request was sent, so it errs early). Without a ``Date`` the clocks are taken
+    to agree. No numeric ``expires`` means warehouse's fixed lifetime; any lifetime is kept
+    within 0 and DEFAULT_LIFETIME, so that an odd value neither keeps a dead token in use
+    nor breaks the run.
+    """
+    if isinstance(expires, bool) or not isinstance(expires, int | float):
+        return asked + DEFAULT_LIFETIME
+    served = http_date(date)
+    try:
+        lifetime = float(expires) - (asked if served is None else served)
+    except OverflowError:  # an integer beyond any float
+        lifetime = DEFAULT_LIFETIME
+    if math.isnan(lifetime):  # Python's json reads NaN and Infinity
+        lifetime = DEFAULT_LIFETIME
+    return asked + min(max(lifetime, 0.0), DEFAULT_LIFETIME)
+
+
+def http_date(value: str) -> float | None:
+    """An HTTP ``Date`` header as unix time, or None."""
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:  # "-0000": UTC without a claim about local time (RFC 5322)
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.timestamp()
 
 
 def workflow_file(job_workflow_ref: str) -> str:

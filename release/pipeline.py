@@ -236,10 +236,11 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
     result.credential = s.credential_kind if source is not None else ""
     signed = attest_files(ctx, [step.dist for step in to_upload], source, result)
 
-    def current() -> tuple[str, str]:
+    def current(valid_for: float = 0.0) -> tuple[str, str]:
         if source is None:
             return "", ""
-        cred = source.credential()  # a minted token is minted again near its expiry
+        # A minted token is minted again near its expiry, or when the upload may outlast it.
+        cred = source.credential(valid_for)
         return cred.user, cred.password
 
     uploader = Uploader(

@@ -13,6 +13,7 @@ import pytest
 from conftest import GITHUB_TOKEN, REPO, Index, Project
 from support.dockerhost import base_image, docker, ensure_base_image, ensure_engine
 from support.fake_github import FakeGitHub
+from support.oidc import GitHubOIDC, Publisher, TrustedPublishingIndex
 from support.output import the_error
 from support.runner import action_inputs, parse_outputs, runner_variables
 
@@ -55,13 +56,16 @@ def run_action(
     tag: str,
     tmp_path: Path,
     github: FakeGitHub | None = None,
+    *,
+    runner: dict[str, str] | None = None,
     **inputs: str,
 ) -> tuple[int, str, dict[str, str], str]:
+    """``runner``: more variables the runner sets for the job (e.g. the OIDC request)."""
     files = tmp_path / f"file_commands_{len(list(tmp_path.glob('file_commands_*')))}"
     files.mkdir()
     home = tmp_path / "github_home"
     home.mkdir(exist_ok=True)
-    env = runner_env(project, tag, files, **inputs)
+    env = {**runner_env(project, tag, files, **inputs), **(runner or {})}
     if github is not None:
         github.repos["octo-org/sample"].tags[tag] = env["GITHUB_SHA"]
         env["GITHUB_API_URL"] = github.api
@@ -159,3 +163,60 @@ def test_setuptools_scm_in_a_checkout_of_another_uid(
     assert code == 0, out
     assert sorted(devpi.files()) == ["scm_sample-2.3.4-py3-none-any.whl", "scm_sample-2.3.4.tar.gz"]
     assert outputs["version"] == "2.3.4"
+
+
+def test_trusted_publishing(engine, make_project, devpi: Index, tmp_path: Path) -> None:
+    # The job has `id-token: write`: the runner gives the container the OIDC request URL
+    # and token, and the stand-ins on 127.0.0.1 are reachable through --network host.
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    with (
+        GitHubOIDC(repository="octo-org/sample", ref=f"refs/tags/{tag}", sha=project.head) as oidc,
+        TrustedPublishingIndex(
+            devpi.base,
+            upstream_user=devpi.user,
+            upstream_password=devpi.password,
+            issuer=oidc.issuer,
+            publisher=Publisher("octo-org/sample", oidc.repository_owner_id, "release.yml"),
+        ) as front,
+    ):
+        code, out, outputs, summary = run_action(
+            engine,
+            project,
+            tag,
+            tmp_path,
+            None,
+            runner={
+                "ACTIONS_ID_TOKEN_REQUEST_URL": oidc.request_url,
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN": oidc.request_token,
+            },
+            github_release="false",
+            attestations="false",  # PEP 740 signing is tested on its own
+            user="__token__",
+            password="",
+            repository_url=front.url_for(devpi.upload_url),
+            index_url=front.url_for(devpi.simple_url),
+        )
+        assert code == 0, out
+        assert sorted(devpi.files()) == [
+            "flit_sample-1.0.0-py3-none-any.whl",
+            "flit_sample-1.0.0.tar.gz",
+        ]
+        assert outputs["credential"] == "trusted publishing"
+        assert "| Credential | trusted publishing |" in summary
+        assert (oidc.requests, front.mint_calls) == (1, 1)
+        [minted] = front.minted
+        assert [(u.user, u.token, u.status) for u in front.uploads] == [
+            ("__token__", minted.token, 200)
+        ] * 2
+        secrets = [oidc.request_token, *oidc.issued, minted.token]
+    masks = [f"::add-mask::{s}" for s in [GITHUB_TOKEN, *secrets]]
+    assert [line for line in out.splitlines() if line.startswith("::add-mask::")] == masks
+    for secret in secrets:
+        assert [line for line in out.splitlines() if secret in line] == [f"::add-mask::{secret}"]
+        assert secret not in summary
+        assert secret not in json.dumps(outputs)
+        # Nothing the container wrote: the workspace, HOME, the file commands.
+        for path in tmp_path.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path

@@ -13,12 +13,15 @@ from requests.adapters import HTTPAdapter
 from support.oidc import GitHubOIDC, Publisher, TrustedPublishingIndex
 
 from release.credentials import (
+    DEFAULT_LIFETIME,
     REFRESH_MARGIN,
     ApiToken,
     Credential,
     TrustedPublishing,
     check_oidc_available,
     exchange_base,
+    expiry,
+    http_date,
     unverified_claims,
     upload_credentials,
     workflow_file,
@@ -88,8 +91,8 @@ class Exchange:
         }
         self.tp = TrustedPublishing(**{**options, **kw})
 
-    def credential(self) -> Credential:
-        return self.tp.credential()
+    def credential(self, valid_for: float = 0.0) -> Credential:
+        return self.tp.credential(valid_for)
 
     def error(self) -> CredentialError:
         with pytest.raises(CredentialError) as info:
@@ -254,7 +257,9 @@ def test_mints_masks_and_reuses(
 ) -> None:
     cred = exchange.credential()
     minted = front.minted[0]
-    assert cred == Credential("__token__", minted.token, "trusted publishing", minted.expires)
+    assert cred == Credential("__token__", minted.token, "trusted publishing", cred.expires)
+    # On this runner's clock: from when the request was sent, warehouse's 15 minutes.
+    assert cred.expires == pytest.approx(exchange.clock.now + 900, abs=1)
     assert minted.token not in repr(cred)
     assert oidc.audiences == ["pypi"]
     # The JWT is masked as soon as it arrives, the minted token as soon as it is read.
@@ -293,6 +298,25 @@ def test_remints_when_the_token_nears_expiry(
     assert front.refusals == []
 
 
+def test_a_long_upload_gets_a_token_that_outlives_it(
+    exchange: Exchange, front: TrustedPublishingIndex
+) -> None:
+    first = exchange.credential()
+    assert first.expires is not None
+    exchange.clock.now = first.expires - REFRESH_MARGIN - 100
+    assert exchange.credential() is first  # enough for a short upload
+    assert exchange.credential(valid_for=REFRESH_MARGIN + 50) is first
+    second = exchange.credential(valid_for=REFRESH_MARGIN + 150)  # not for this one
+    assert second.password != first.password
+    assert second.expires is not None
+    assert second.expires - exchange.clock.now == pytest.approx(DEFAULT_LIFETIME, abs=2)
+    # Longer than any token lives: a fresh token each time, the best there is.
+    third = exchange.credential(valid_for=2 * DEFAULT_LIFETIME)
+    assert third.password != second.password
+    assert len(front.minted) == 3
+    assert front.refusals == []
+
+
 def test_short_lived_tokens_are_reminted_each_time(
     exchange: Exchange, front: TrustedPublishingIndex
 ) -> None:
@@ -301,6 +325,86 @@ def test_short_lived_tokens_are_reminted_each_time(
     assert len(set(tokens)) == 3
     assert front.mint_calls == 3
     assert front.refusals == []
+
+
+# -- expires: informational, on the index's clock (warehouse oidc/views.py) ---------------
+
+
+NOW = 1_750_000_000.0
+DATE = "Sun, 15 Jun 2025 15:06:40 GMT"  # NOW as an HTTP date
+
+
+@pytest.mark.parametrize(
+    ("expires", "date", "lifetime"),
+    [
+        (NOW + 900, DATE, 900),  # warehouse: minted now, 15 minutes
+        (int(NOW) + 60, DATE, 60),
+        (NOW + 900, "", 900),  # no Date: the clocks are taken to agree
+        (NOW + 900, "not a date", 900),
+        (NOW + 900 + 3600, "Sun, 15 Jun 2025 16:06:40 GMT", 900),  # index clock 1 h ahead
+        (NOW + 900 - 3600, "Sun, 15 Jun 2025 14:06:40 GMT", 900),  # 1 h behind
+        (NOW + 900, "Sun, 15 Jun 2025 15:06:40 -0000", 900),
+        (None, DATE, DEFAULT_LIFETIME),  # warehouse before 2024 says nothing
+        ("1750000900", DATE, DEFAULT_LIFETIME),
+        (True, DATE, DEFAULT_LIFETIME),
+        ((NOW + 900) * 1000, DATE, DEFAULT_LIFETIME),  # milliseconds: capped
+        (NOW + 86_400, DATE, DEFAULT_LIFETIME),  # longer-lived: re-minted after 15 min anyway
+        (float("inf"), DATE, DEFAULT_LIFETIME),
+        (float("nan"), DATE, DEFAULT_LIFETIME),
+        (10**400, DATE, DEFAULT_LIFETIME),
+        (NOW - 10, DATE, 0),  # already dead: re-minted at every use
+        (float("-inf"), DATE, 0),
+    ],
+)
+def test_expiry(expires: object, date: str, lifetime: float) -> None:
+    assert expiry(expires, date, NOW) - NOW == pytest.approx(lifetime)
+
+
+def test_http_date() -> None:
+    assert http_date(DATE) == NOW
+    assert http_date("") is None
+    assert http_date("yesterday") is None
+
+
+@pytest.mark.parametrize("skew", [3600, -3600])
+def test_expiry_is_measured_on_the_index_clock(
+    exchange: Exchange, front: TrustedPublishingIndex, skew: int
+) -> None:
+    # The index's clock is an hour off: expires and Date both say so.
+    front.clock = lambda: time.time() + skew
+    cred = exchange.credential()
+    assert front.minted[0].expires == pytest.approx(time.time() + skew + 900, abs=2)
+    assert cred.expires == pytest.approx(exchange.clock.now + 900, abs=2)
+    assert exchange.credential() is cred  # neither dead at once nor live for an hour more
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "lifetime"),
+    [
+        (lambda a: {k: v for k, v in a.items() if k != "expires"}, DEFAULT_LIFETIME),
+        (lambda a: {**a, "expires": a["expires"] * 1000}, DEFAULT_LIFETIME),
+        (lambda a: {**a, "expires": float("inf")}, DEFAULT_LIFETIME),
+        (lambda a: {**a, "expires": 10**400}, DEFAULT_LIFETIME),
+        (lambda a: {**a, "expires": "soon"}, DEFAULT_LIFETIME),
+        (lambda a: {**a, "expires": a["expires"] - 3600}, 0),
+    ],
+    ids=["absent", "milliseconds", "infinity", "huge", "string", "past"],
+)
+def test_odd_expires_answers_never_break_the_run(
+    exchange: Exchange,
+    front: TrustedPublishingIndex,
+    out: io.StringIO,
+    rewrite: Any,
+    lifetime: float,
+) -> None:
+    front.rewrite_answer = rewrite
+    cred = exchange.credential()
+    assert cred.password == front.minted[0].token
+    assert cred.expires == pytest.approx(exchange.clock.now + lifetime, abs=2)
+    assert "minted an upload token, valid until" in unmasked(out)
+    # A token believed dead is minted anew at its next use; a live one is kept.
+    again = exchange.credential()
+    assert (again is cred) == (lifetime > REFRESH_MARGIN)
 
 
 def test_index_without_trusted_publishing(

@@ -53,7 +53,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import jwt
@@ -111,6 +111,7 @@ class Upload:
     user: str | None
     token: str | None
     status: int  # 403 when the front refused it, else the index's answer
+    at: float = 0.0  # when its token was checked (once it arrived), on the front's clock
 
 
 class _Server:
@@ -462,7 +463,10 @@ class TrustedPublishingIndex:
     (an upload URL, a simple URL) into the same URL through the front.
 
     Switches: ``audience_mode`` (``normal``, ``not-found``, ``disabled``), ``publisher``,
-    ``token_lifetime``, ``clock`` (for expiry), and ``fail_mint(kind, times)`` with kinds
+    ``token_lifetime``, ``clock`` (for expiry and the ``Date`` header: a server whose clock
+    is off), ``rewrite_answer`` (edits a successful mint's JSON answer, e.g. its
+    ``expires``), ``upload_time`` (seconds an upload takes; the token is checked when it
+    has arrived, so it can expire on the way), and ``fail_mint(kind, times)`` with kinds
     ``server-error`` (503), ``non-json`` (200 with HTML), ``lost-response`` (mints, then
     answers 502 as if the answer was lost on the way), ``not-found`` (404 HTML).
     Records: ``mint_calls``, ``minted``, ``refusals`` (code, why), ``uploads``,
@@ -498,6 +502,10 @@ class TrustedPublishingIndex:
         self.token_lifetime = token_lifetime
         self.clock = clock
         self._audience_mode = "normal"
+        # Seconds each upload takes to arrive; the token must still be live at its end.
+        self.upload_time = 0.0
+        # Changes a successful mint's JSON answer (odd expires values, older warehouse).
+        self.rewrite_answer: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self._lock = threading.Lock()
         self._mint_faults: list[str] = []
         self._keys: dict[str, jwt.PyJWK] = {}
@@ -515,6 +523,11 @@ class TrustedPublishingIndex:
                 owner._handle(self)
 
             do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                # The Date header on the front's clock, as a server whose clock is off
+                # sends it: consistent with the expires it computes.
+                return super().date_time_string(owner.clock() if timestamp is None else timestamp)
 
         self._server = _Server(Handler)
         self.url = self._server.url
@@ -618,7 +631,10 @@ class TrustedPublishingIndex:
         if fault == "lost-response":
             h.send_body(502, b"<h1>502 Bad Gateway</h1>", "text/html", "Bad Gateway")
             return
-        h.send_json(200, {"success": True, "token": minted.token, "expires": minted.expires})
+        answer: dict[str, Any] = {"success": True, "token": minted.token, "expires": minted.expires}
+        if self.rewrite_answer is not None:
+            answer = self.rewrite_answer(answer)
+        h.send_json(200, answer)
 
     def _verify(self, body: bytes | None) -> dict[str, Any]:
         """Warehouse's checks, in warehouse's order; raises _Refused."""
@@ -758,27 +774,37 @@ class TrustedPublishingIndex:
 
     def _write(self, h: _Handler, path: str) -> None:
         user, token = _basic_auth(h.headers.get("Authorization", ""))
+        body: list[bytes] | None = None
+        if self.upload_time > 0:
+            # A long upload: the body arrives, time passes, and only then is the token
+            # checked, as by an index behind a proxy that buffers request bodies.
+            body = list(h.body_chunks())
+            time.sleep(self.upload_time)
         now = self.clock()
         with self._lock:
             live = any(m.token == token and now < m.expires for m in self.minted)
         if user != TOKEN_USER or not live:
-            h.drain()
+            if body is None:
+                h.drain()
             with self._lock:
-                self.uploads.append(Upload(h.command, path, user, token, 403))
+                self.uploads.append(Upload(h.command, path, user, token, 403, now))
             reason = (
                 "Invalid or non-existent authentication information. "
                 f"See {self.url}/help/#invalid-auth for more information."
             )
             h.send_body(403, f"<h1>403 {reason}</h1>".encode(), "text/html", reason)
             return
-        status = self._forward(h, swap_auth=True)
+        status = self._forward(h, swap_auth=True, body=body)
         with self._lock:
-            self.uploads.append(Upload(h.command, path, user, token, status))
+            self.uploads.append(Upload(h.command, path, user, token, status, now))
 
-    def _forward(self, h: _Handler, *, swap_auth: bool) -> int:
-        """Pass the request to the index, bodies streamed both ways; returns the status."""
+    def _forward(self, h: _Handler, *, swap_auth: bool, body: Iterable[bytes] | None = None) -> int:
+        """Pass the request to the index, bodies streamed both ways (or ``body``, the
+        request's body already read); returns the status."""
+        chunks = h.body_chunks() if body is None else iter(body)
         if self.upstream is None:
-            h.drain()
+            for _ in chunks:
+                pass
             h.send_body(502, b"no index behind this front", "text/plain", "Bad Gateway")
             return 502
         target = urllib.parse.urlsplit(self.upstream)
@@ -799,7 +825,7 @@ class TrustedPublishingIndex:
             if chunked:
                 conn.putheader("Transfer-Encoding", "chunked")
             conn.endheaders()
-            for chunk in h.body_chunks():
+            for chunk in chunks:
                 conn.send(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
             if chunked:
                 conn.send(b"0\r\n\r\n")
@@ -807,7 +833,8 @@ class TrustedPublishingIndex:
         except OSError as exc:
             # The index is down or hung up: answer as a gateway would.
             conn.close()
-            h.drain()
+            for _ in chunks:
+                pass
             h.send_body(502, f"index unreachable: {exc}".encode(), "text/plain", "Bad Gateway")
             return 502
         try:
