@@ -137,17 +137,34 @@ def read_dist(path: Path) -> Dist:
 
 
 class _Budget:
-    """Bytes left to inflate while comparing archives."""
+    """What is left to inflate while comparing archives: bytes, and members."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, max_members: int | None = None) -> None:
+        self.limit = limit
         self.left = limit
+        self.members = 0
+        self.max_members = max_members
+
+    @property
+    def used(self) -> int:
+        return self.limit - self.left
+
+    def member(self, skipped: int = 0) -> None:
+        """One more member; ``skipped``: bytes of it inflated but not read."""
+        self.members += 1
+        if self.max_members is not None and self.members > self.max_members:
+            raise OverflowError("archive has more members than the one compared with")
+        self.spend(skipped)
+
+    def spend(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise OverflowError("archive inflates past the comparison budget")
 
     def digest(self, stream: Iterator[bytes]) -> str:
         h = hashlib.sha256()
         for chunk in stream:
-            self.left -= len(chunk)
-            if self.left < 0:
-                raise OverflowError("archive inflates past the comparison budget")
+            self.spend(len(chunk))
             h.update(chunk)
         return h.hexdigest()
 
@@ -163,16 +180,21 @@ def _members(path: Path, budget: _Budget) -> dict[str, str]:
     if path.name.endswith(".whl"):
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
+                budget.member()
                 if not info.is_dir():
                     with zf.open(info) as fh:
                         out[info.filename] = budget.digest(_chunks(fh.read))
         return out
     with tarfile.open(path, "r:gz") as tf:
-        for member in tf:
+        for member in tf:  # tarfile keeps each member: the count bounds the memory
             if member.isfile():
+                budget.member()
                 data = tf.extractfile(member)
                 out[member.name] = budget.digest(_chunks(data.read) if data else iter(()))
-            elif member.issym() or member.islnk():
+                continue
+            # Skipping a member's data in a .tar.gz still inflates it.
+            budget.member(skipped=member.size)
+            if member.issym() or member.islnk():
                 out[member.name] = "link:" + member.linkname
     return out
 
@@ -181,12 +203,15 @@ def same_contents(a: Path, b: Path) -> bool:
     """Two archives hold the same members with the same bytes.
 
     A backend that does not build reproducibly (timestamps in the archive) gives files
-    whose sha256 differs while what they install is identical. ``b`` is our own file;
-    reading ``a`` stops past a few times its size, so a bomb only costs time, bounded.
+    whose sha256 differs while what they install is identical. ``b`` is our own file,
+    read first; an archive with its contents inflates to as many bytes in as many
+    members, so reading ``a`` (the index's) stops one byte or one member past that: a
+    bomb costs no more than our own file.
     """
-    limit = max(INFLATE_FLOOR, INFLATE_FACTOR * b.stat().st_size)
     try:
-        return _members(a, _Budget(limit)) == _members(b, _Budget(limit))
+        ours = _Budget(max(INFLATE_FLOOR, INFLATE_FACTOR * b.stat().st_size))
+        mine = _members(b, ours)
+        return _members(a, _Budget(ours.used, max_members=ours.members)) == mine
     except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError, OverflowError):
         return False
 

@@ -1,95 +1,170 @@
 """The one HTTP session: timeouts, bounded retries for safe requests, capped reads.
 
-Every wait is bounded: connect and read timeouts on each request, ``Retry-After``
-honoured up to ``MAX_RETRY_AFTER``, all retry waits of a run within
-``RETRY_BUDGET``, and each body read within a deadline and a size cap (a page sent one
-byte at a time never trips a per-read timeout).
+Every wait is bounded, and a bound that stops a retry says so:
+
+- each request has connect and read timeouts (``TIMEOUT``);
+- a GET or HEAD is retried on a lost connection, a timeout, 429 and 5xx, with
+  exponential backoff and jitter, within ``CALL_DEADLINE`` for the call as a whole;
+- ``Retry-After`` is honoured up to ``MAX_RETRY_AFTER``; an index that asks for longer
+  is not waited for at all (waiting the cap would only meet the same refusal);
+- all retry waits of a run, uploads included, come out of one ``RETRY_BUDGET``;
+- a body is read within a deadline and a size cap (``get_capped``): a page sent one byte
+  at a time never trips a per-read timeout, and a compressed page is counted decoded.
+
+urllib3's own ``Retry`` has no deadline per call and no budget per run, hence the loop
+here. Timeouts and caps are module constants read at call time, so tests can shorten
+them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import email.utils
+import random
+import re
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+import urllib3.exceptions
 
 from . import __version__
 
 USER_AGENT = f"pypi-release-action/{__version__}"
-TIMEOUT = (10, 60)  # connect, read (seconds)
+TIMEOUT = (10.0, 60.0)  # connect, read (seconds)
+RETRIES = 4  # after the first attempt, for GET and HEAD
+BACKOFF = 0.5  # seconds before the first retry; doubled each time, with jitter
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+IDEMPOTENT = frozenset({"GET", "HEAD"})
 MAX_RETRY_AFTER = 60.0
 RETRY_BUDGET = 120.0  # seconds of retry waits in one run, all requests together
-READ_DEADLINE = 90.0  # seconds to read one body
-CHUNK = 16 * 1024  # small: a gzip bomb inflates ~1000x per chunk read
+CALL_DEADLINE = 120.0  # one GET: every attempt, every wait, and its body
+READ_DEADLINE = 90.0  # seconds to read one body once the answer has begun
+CHUNK = 16 * 1024  # decoded bytes per read: a gzip bomb never inflates past this per read
 
 
 class RetryBudget:
     """Seconds the run may still spend waiting to retry (shared by every request)."""
 
     def __init__(self, seconds: float) -> None:
+        self.total = seconds
         self.left = seconds
         self.lock = threading.Lock()
 
-    def take(self, wanted: float) -> float:
+    def take(self, wanted: float) -> bool:
+        """Spend ``wanted`` seconds if that many are left; False (nothing spent) if not."""
         with self.lock:
-            granted = max(0.0, min(wanted, self.left))
-            self.left -= granted
-            return granted
+            if wanted > self.left:
+                return False
+            self.left -= wanted
+            return True
 
 
-class BoundedRetry(Retry):
-    """urllib3's Retry with ``Retry-After`` capped and every wait charged to a budget."""
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt + 1``: doubling, with jitter."""
+    return BACKOFF * 2.0**attempt * random.uniform(0.75, 1.25)  # noqa: S311 - jitter
 
-    budget: RetryBudget = RetryBudget(RETRY_BUDGET)
 
-    def new(self, **kw: Any) -> BoundedRetry:
-        made: BoundedRetry = super().new(**kw)
-        made.budget = self.budget
-        return made
+def retry_after(response: requests.Response) -> float | None:
+    """The ``Retry-After`` header in seconds (RFC 9110: seconds or an HTTP date)."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
-    def get_retry_after(self, response: Any) -> float | None:
-        after = super().get_retry_after(response)
-        return None if after is None else min(after, MAX_RETRY_AFTER)
 
-    def sleep(self, response: Any = None) -> None:
-        wanted = 0.0
-        if self.respect_retry_after_header and response is not None:
-            wanted = self.get_retry_after(response) or 0.0
-        wanted = wanted or self.get_backoff_time()
-        time.sleep(self.budget.take(wanted))
+_NOTE = "_release_note"
+
+
+def gave_up(thing: requests.Response | BaseException) -> str:
+    """Why retrying stopped early (a cap, the budget, the deadline), or ''."""
+    if isinstance(thing, BaseException):
+        notes = [n for n in getattr(thing, "__notes__", ()) if n.startswith("retry: ")]
+        return notes[0].removeprefix("retry: ") if notes else ""
+    return str(getattr(thing, _NOTE, ""))
 
 
 class Session(requests.Session):
-    """A requests session whose every call has a timeout."""
+    """A requests session whose every call has timeouts, and whose GETs retry within a
+    deadline and the run's budget."""
+
+    def __init__(self, retries: int = RETRIES, budget: float | None = None) -> None:
+        super().__init__()
+        self.headers["User-Agent"] = USER_AGENT
+        self.retries = retries
+        self.budget = RetryBudget(RETRY_BUDGET if budget is None else budget)
 
     def request(self, method: str | bytes, url: str | bytes, *a: Any, **kw: Any) -> Any:
         if kw.get("timeout") is None:
             kw["timeout"] = TIMEOUT
-        return super().request(method, url, *a, **kw)
+        verb = method.decode() if isinstance(method, bytes) else method
+        if verb.upper() not in IDEMPOTENT or self.retries <= 0:
+            # Anything else may change the world: its caller decides about retrying.
+            return super().request(method, url, *a, **kw)
+        return self._retrying(method, url, a, kw)
+
+    def _retrying(self, method: str | bytes, url: str | bytes, a: Any, kw: Any) -> Any:
+        timeout = kw["timeout"]
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        end = time.monotonic() + CALL_DEADLINE
+        attempt = 0
+        while True:
+            left = end - time.monotonic()
+            kw["timeout"] = (min(connect, left), min(read, left))
+            try:
+                response = super().request(method, url, *a, **kw)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                why = self._pause(attempt, backoff(attempt), None, end)
+                if why is not None:
+                    if why:
+                        exc.add_note("retry: " + why)
+                    raise
+            else:
+                if response.status_code not in RETRY_STATUS:
+                    return response
+                after = retry_after(response)
+                why = self._pause(attempt, backoff(attempt) if after is None else after, after, end)
+                if why is not None:
+                    setattr(response, _NOTE, why)
+                    return response
+                response.close()
+            attempt += 1
+
+    def _pause(self, attempt: int, wait: float, after: float | None, end: float) -> str | None:
+        """Wait before the next attempt and return None; or return why not ('' when
+        simply out of attempts)."""
+        if attempt >= self.retries:
+            return ""
+        if after is not None and after > MAX_RETRY_AFTER:
+            return (
+                f"it asked to retry after {after:.0f} s, longer than the "
+                f"{MAX_RETRY_AFTER:.0f} s this action waits"
+            )
+        if time.monotonic() + wait + 1.0 > end:
+            return f"each request is given up after {CALL_DEADLINE:.0f} s"
+        if not self.budget.take(wait):
+            return f"the run's budget of {self.budget.total:.0f} s for waiting on retries is spent"
+        time.sleep(wait)
+        return None
 
 
-def make_session(retries: int = 4, budget: float = RETRY_BUDGET) -> Session:
-    session = Session()
-    session.headers["User-Agent"] = USER_AGENT
-    retry = BoundedRetry(
-        total=retries,
-        backoff_factor=0.5,
-        backoff_jitter=0.25,
-        status_forcelist=(429, 500, 502, 503, 504),
-        allowed_methods=frozenset({"GET", "HEAD"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    retry.budget = RetryBudget(budget)
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+def make_session(retries: int = RETRIES, budget: float | None = None) -> Session:
+    return Session(retries, budget)
+
+
+def budget_of(session: requests.Session) -> RetryBudget:
+    """The session's retry budget (a plain requests session gets a fresh one)."""
+    if isinstance(session, Session):
+        return session.budget
+    return RetryBudget(RETRY_BUDGET)
 
 
 class TooLarge(Exception):
@@ -98,6 +173,10 @@ class TooLarge(Exception):
 
 class TooSlow(Exception):
     """The body did not arrive within the deadline."""
+
+
+class Unreadable(Exception):
+    """The body broke off, or its encoding could not be decoded."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +188,7 @@ class Page:
     reason: str
     headers: Mapping[str, str]
     body: bytes
+    note: str = ""  # why retrying stopped early, if it did
 
     @property
     def content_type(self) -> str:
@@ -123,38 +203,68 @@ class Page:
         return None
 
 
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB"
+
+
 def get_capped(
     session: requests.Session,
     url: str,
     *,
     headers: Mapping[str, str] | None = None,
     max_bytes: int,
-    deadline: float = READ_DEADLINE,
+    deadline: float | None = None,
 ) -> Page:
-    """GET a body, decoded, of at most ``max_bytes``, read within ``deadline`` seconds.
+    """GET a body, decoded, of at most ``max_bytes``, read within ``deadline`` seconds
+    (``READ_DEADLINE``) of the answer's start and within ``CALL_DEADLINE`` in all.
 
     Reads with ``read1`` so each call returns what has arrived: the deadline is checked
-    between reads however slowly the server sends.
+    between reads however slowly the server sends. Raises TooLarge, TooSlow, Unreadable,
+    or a requests exception when no answer came.
     """
-    end = time.monotonic() + deadline
+    start = time.monotonic()
     with session.get(url, headers=dict(headers or {}), stream=True) as response:
-        parts: list[bytes] = []
-        size = 0
+        limit = READ_DEADLINE if deadline is None else deadline
+        end = min(time.monotonic() + limit, start + CALL_DEADLINE)
+        declared = response.headers.get("Content-Length", "")
+        encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+        if declared.isdigit() and int(declared) > max_bytes and not encoded:
+            raise TooLarge(f"it announces {declared} bytes, more than {_mib(max_bytes)}")
+        body = bytearray()
         raw = response.raw
-        while True:
-            if time.monotonic() > end:
-                raise TooSlow(f"the answer took more than {deadline:.0f} s to arrive")
-            chunk = raw.read1(CHUNK, decode_content=True)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > max_bytes:
-                raise TooLarge(f"the answer is larger than {max_bytes // (1024 * 1024)} MiB")
-            parts.append(chunk)
+        try:
+            while True:
+                if time.monotonic() > end:
+                    raise TooSlow(f"it did not arrive within {end - start:.0f} s")
+                chunk = raw.read1(CHUNK, decode_content=True)
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > max_bytes:
+                    raise TooLarge(f"it is larger than {_mib(max_bytes)}")
+        except urllib3.exceptions.DecodeError:
+            raise Unreadable("its content encoding could not be decoded") from None
+        except urllib3.exceptions.ReadTimeoutError:
+            raise TooSlow("it stopped arriving") from None
+        except (urllib3.exceptions.HTTPError, OSError):
+            raise Unreadable("the connection broke off before it was complete") from None
         return Page(
             url=response.url,
             status=response.status_code,
             reason=response.reason or "",
             headers=response.headers,
-            body=b"".join(parts),
+            body=bytes(body),
+            note=gave_up(response),
         )
+
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: none of them
+# belongs in a reason phrase or a file name shown in the log.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """Outside text (a server's reason phrase) for a message: control characters shown
+    escaped (``\\r``), and cut at ``limit`` characters."""
+    shown = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

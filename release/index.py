@@ -16,12 +16,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
+import urllib3.exceptions
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from .dists import file_version
 from .errors import PackageIndexError
-from .http import Page, TooLarge, TooSlow, get_capped
+from .http import (
+    READ_DEADLINE,
+    Page,
+    TooLarge,
+    TooSlow,
+    Unreadable,
+    gave_up,
+    get_capped,
+    printable,
+)
 from .settings import sanitize_url
 from .versions import Known, parse_known
 
@@ -40,8 +50,10 @@ REFUSED_STATUS = {
     "quarantined": "the project is quarantined by the index's administrators",
     "deprecated": "the project is deprecated",
 }
-DOWNLOAD_DEADLINE = 600.0
-TITLE = re.compile(rb"<(?:title|h1)>\s*Links for ([^<]+?)\s*</(?:title|h1)>", re.I)
+# A download of a file the index lists: its deadline grows with the size cap at this rate.
+DOWNLOAD_RATE = 1024 * 1024  # bytes/s
+# PEP 503 pages name their project: "Links for NAME" (devpi: "user/index: links for NAME").
+TITLE = re.compile(rb"<(title|h1)>[^<]*?\bLinks for\s+([^<]+?)\s*</\1>", re.I)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +107,7 @@ def _fetch(session: requests.Session, url: str, fresh: bool) -> Page:
     headers = {"Accept": ACCEPT, **(NO_CACHE if fresh else {})}
     try:
         return get_capped(session, url, headers=headers, max_bytes=MAX_PAGE)
-    except (TooLarge, TooSlow) as exc:
+    except (TooLarge, TooSlow, Unreadable) as exc:
         raise PackageIndexError(
             "index-page-unusable",
             f"The index's page {shown} could not be read: {exc}.",
@@ -103,9 +115,12 @@ def _fetch(session: requests.Session, url: str, fresh: bool) -> Page:
             "proxy in between is misbehaving: try again later.",
         ) from None
     except requests.RequestException as exc:
+        why = gave_up(exc)
         raise PackageIndexError(
             "index-unreachable",
-            f"Cannot reach the index at {shown}: {type(exc).__name__}.",
+            f"Cannot reach the index at {shown}: {type(exc).__name__}"
+            + (f" (not retried further: {why})" if why else "")
+            + ".",
             "Check {index-url} and that the index is up; nothing was uploaded.",
         ) from None
 
@@ -122,11 +137,16 @@ def read_project(
         if page.status == 404:
             return IndexProject(name=canonicalize_name(name))
     if page.status != 200:
+        busy = page.status == 429 or page.status >= 500
         raise PackageIndexError(
             "index-http-error",
-            f"The index answered HTTP {page.status} for {sanitize_url(url)}.",
-            "Check {index-url}: it must be the simple API of the index you upload to. "
-            "Nothing was uploaded.",
+            f"The index answered HTTP {page.status} for {sanitize_url(url)}"
+            + (f" (not retried further: {page.note})" if page.note else "")
+            + ".",
+            "Nothing was uploaded. The index is busy or failing: re-run later."
+            if busy
+            else "Check {index-url}: it must be the simple API of the index you upload "
+            "to. Nothing was uploaded.",
         )
     return parse_page(page, name)
 
@@ -159,23 +179,27 @@ def parse_page(page: Page, name: str) -> IndexProject:
                 raise _not_simple(page, f"the JSON is not the page of '{want}'")
             parsed = ProjectPage.from_json_data(data, page.url)
         elif page.content_type in HTML_TYPES:
-            title = TITLE.search(page.body[:65536])
-            named = (
-                title is not None
-                and canonicalize_name(title.group(1).decode("utf-8", "replace")) == want
-            )
-            marked = b"pypi:repository-version" in page.body[:65536]
-            if not (named or marked):
-                raise _not_simple(
-                    page, "the HTML has no pypi:repository-version and does not name the project"
-                )
+            # PEP 503 asks for little, so a login, captcha or error page is HTML too;
+            # the project's name in the title is what marks a project page (pypiserver
+            # sends no pypi:repository-version), and an index's root page or another
+            # project's page (a misrouted proxy) would read as "no files": refused.
+            named = {
+                canonicalize_name(m.group(2).decode("utf-8", "replace"))
+                for m in TITLE.finditer(page.body[:65536])
+            }
+            if not named:
+                raise _not_simple(page, "the HTML does not name a project ('Links for ...')")
+            if named != {want}:
+                other = printable(", ".join(sorted(named - {want})), 100)
+                raise _not_simple(page, f"the HTML is the page of '{other}', not of '{want}'")
             parsed = ProjectPage.from_html(want, page.body, page.url, page.charset)
         else:
             raise _not_simple(page, "unexpected content type")
     except UnsupportedRepoVersionError as exc:
         raise _not_simple(page, f"unsupported API version ({exc.declared_version})") from None
-    except (ValueError, TypeError, KeyError, AttributeError):
-        # json's and pydantic's errors are ValueErrors; the others: odd shapes.
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        # json's and pydantic's errors are ValueErrors; the others: odd shapes, and
+        # JSON nested deeper than the parser goes.
         raise _not_simple(page, "it could not be parsed") from None
     files = tuple(
         IndexFile(
@@ -213,6 +237,7 @@ class _Guard:
     def __init__(self, limit: int, deadline: float) -> None:
         self.seen = 0
         self.limit = limit
+        self.deadline = deadline
         self.end = time.monotonic() + deadline
 
     def __call__(self, _total: int | None) -> _Guard:
@@ -226,25 +251,37 @@ class _Guard:
 
     def update(self, increment: int) -> None:
         self.seen += increment
-        if self.seen > self.limit or time.monotonic() > self.end:
-            raise TooLarge("the file is larger or slower than expected")
+        if self.seen > self.limit:
+            raise TooLarge(f"it is larger than {self.limit} bytes")
+        if time.monotonic() > self.end:
+            raise TooLarge(f"it did not arrive within {self.deadline:.0f} s")
 
 
 def download(session: requests.Session, file: IndexFile, dest: Path, *, limit: int) -> Path:
-    """Fetch a file the index lists, checking the digests it gives (pypi-simple's verify)."""
+    """Fetch a file the index lists, at most ``limit`` bytes, checking the digests the
+    listing gives (pypi-simple's verify)."""
     from pypi_simple import DigestMismatchError, PyPISimple
 
-    target = dest / file.filename
     if file.package is None:
         raise AssertionError("download() needs a file read from the index")
+    # The name comes from the index: it must not lead out of ``dest``.
+    name = Path(file.filename).name
+    if name != file.filename or name in ("", ".", ".."):
+        raise PackageIndexError(
+            "index-answer-invalid",
+            f"The index lists a file named {printable(file.filename)!r}, which is no file name.",
+            "Nothing was uploaded. The index or a proxy in front of it is misbehaving.",
+        )
+    target = dest / name
     client = PyPISimple(session=session)
+    deadline = READ_DEADLINE + limit / DOWNLOAD_RATE
     try:
         client.download_package(
             file.package,
             target,
-            verify=True,
+            verify=bool(file.package.digests),
             timeout=(10, 60),
-            progress=_Guard(limit, DOWNLOAD_DEADLINE),
+            progress=_Guard(limit, deadline),
         )
     except DigestMismatchError:
         raise PackageIndexError(
@@ -252,10 +289,12 @@ def download(session: requests.Session, file: IndexFile, dest: Path, *, limit: i
             f"The index served {file.filename} with a digest that differs from its listing.",
             "A proxy or cache may be altering downloads; try again later.",
         ) from None
-    except (requests.RequestException, TooLarge, OSError) as exc:
+    except (requests.RequestException, TooLarge, OSError, urllib3.exceptions.HTTPError) as exc:
         raise PackageIndexError(
             "index-download-failed",
-            f"Cannot download {file.filename} from the index: {type(exc).__name__}.",
+            f"Cannot download {file.filename} from the index: {exc}."
+            if isinstance(exc, TooLarge)
+            else f"Cannot download {file.filename} from the index: {type(exc).__name__}.",
             "The index lists the file but did not serve it; try again later.",
         ) from None
     return target

@@ -34,7 +34,9 @@ def read_confined(path: Path, root: Path, what: str, limit: int) -> str:
             "file-missing",
             f"{what} '{path}' does not exist.",
             "Set {release-notes} to a file relative to {working-directory}, or leave it "
-            "empty to use the changelog.",
+            "empty to use the changelog."
+            if what == "release-notes"
+            else "Commit the file, or remove the link to it.",
         ) from None
     if not stat.S_ISREG(info.st_mode):
         raise InputError(

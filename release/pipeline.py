@@ -235,6 +235,10 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
     source = upload_credential(ctx, plan) if to_upload else None
     result.credential = s.credential_kind if source is not None else ""
     signed = attest_files(ctx, [step.dist for step in to_upload], source, result)
+    if signed:
+        # Signing took a while (Sigstore, the transparency log): the index may have
+        # moved meanwhile, so gate again right before the first upload byte.
+        regate(ctx, plan, fresh())
 
     def current(valid_for: float = 0.0) -> tuple[str, str]:
         if source is None:

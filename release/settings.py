@@ -49,9 +49,12 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
     names += list(RUNNER_SECRETS)
     found = [env.get(n, "").strip() for n in names]
     for key in ("repository-url", "index-url"):
-        for url in (env.get(inputs.action_key(key), ""), ""):
-            if password := urllib.parse.urlsplit(url.strip()).password:
-                found.append(password)
+        parts = urllib.parse.urlsplit(env.get(inputs.action_key(key), "").strip())
+        if parts.password:
+            found.append(parts.password)
+        elif parts.username:
+            # A user name alone is the credential (a token as user: Gemfury, GitLab).
+            found.append(parts.username)
     return [s for s in dict.fromkeys(found) if s]
 
 

@@ -8,7 +8,6 @@ sent) is settled by reading the index, not by guessing.
 
 from __future__ import annotations
 
-import random
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -16,19 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
-from .dists import Dist, same_contents, sha256_of
+from .dists import Dist, file_version, same_contents, sha256_of
 from .errors import PackageIndexError, VersionError
 from .gha import Console
-from .http import MAX_RETRY_AFTER, USER_AGENT
-from .index import IndexProject, download
+from .http import MAX_RETRY_AFTER, USER_AGENT, backoff, budget_of, printable, retry_after
+from .index import REFUSED_STATUS, IndexProject, download
 from .model import Action, Step
 from .settings import sanitize_url
 
 ATTEMPTS = 4
-BACKOFF = 0.5  # seconds before the 2nd attempt; doubled each time, with jitter
-UPLOAD_RATE = 256 * 1024  # bytes/s we still wait for: the read timeout scales with size
+UPLOAD_RATE = 256 * 1024  # bytes/s we still wait for: the timeouts scale with size
+CONNECT_TIMEOUT = 10.0
+UPLOAD_READ_TIMEOUT = 60.0  # one attempt: the index's time to answer, + size / UPLOAD_RATE
+UPLOAD_DEADLINE = 120.0  # one file, every attempt and wait: + size / UPLOAD_RATE
+MIN_ATTEMPT = 5.0  # an attempt with less time than this left is not started
 
 
 def decide(
@@ -103,13 +105,20 @@ def upload_form(dist: Dist, attestations: Sequence[Path] = ()) -> list[tuple[str
 
 
 class Uploader:
-    """Uploads one file at a time to the legacy API; safe to call again for the same file."""
+    """Uploads one file at a time to the legacy API; safe to call again for the same file.
+
+    A POST is never blindly repeated: after any failure that may have landed (5xx, a
+    reset, a timeout, 409) the index is read, and a file it lists with our sha256 counts
+    as uploaded. Retries back off with jitter, honour 429's ``Retry-After`` up to
+    ``MAX_RETRY_AFTER``, and stop at the file's deadline or when the run's retry budget
+    is spent; the error then says which bound stopped them.
+    """
 
     def __init__(
         self,
         *,
         repository_url: str,
-        credential: Callable[[], tuple[str, str]],
+        credential: Callable[[float], tuple[str, str]],
         session: requests.Session,
         read_index: Callable[[], IndexProject],
         console: Console,
@@ -119,11 +128,16 @@ class Uploader:
         self.where = sanitize_url(repository_url)
         self.credential = credential
         self.session = session
+        self.budget = budget_of(session)
         self.read_index = read_index
         self.console = console
         self.sleep = sleep
+        self.listed: dict[str, str | None] = {}  # the index's last listing, name -> sha256
+        self.unread = ""  # the error code when the index could not be read to check
 
-    def _post(self, dist: Dist, attestations: Sequence[Path]) -> requests.Response:
+    def _post(
+        self, dist: Dist, attestations: Sequence[Path], read_timeout: float
+    ) -> requests.Response:
         from requests_toolbelt import MultipartEncoder
 
         fields = upload_form(dist, attestations)
@@ -134,21 +148,24 @@ class Uploader:
             return self.session.post(
                 self.url,
                 data=encoder,
-                auth=self.credential(),
+                # Valid until the body has arrived, at the slowest rate still waited for.
+                auth=self.credential(CONNECT_TIMEOUT + dist.size / UPLOAD_RATE),
                 headers={"Content-Type": encoder.content_type, "User-Agent": USER_AGENT},
                 allow_redirects=False,
-                timeout=(10, 60 + dist.size / UPLOAD_RATE),
+                timeout=(CONNECT_TIMEOUT, read_timeout),
             )
 
     def _landed(self, dist: Dist) -> bool:
         """After a failure: does the index now list the file, with our bytes?"""
         try:
-            listed = self.read_index().sha256s()
-        except PackageIndexError:
+            self.listed = self.read_index().sha256s()
+            self.unread = ""
+        except PackageIndexError as exc:
+            self.listed, self.unread = {}, exc.code
             return False
-        if dist.filename not in listed:
+        if dist.filename not in self.listed:
             return False
-        if listed[dist.filename] not in (None, dist.sha256):
+        if self.listed[dist.filename] not in (None, dist.sha256):
             raise PackageIndexError(
                 "upload-conflict",
                 f"{self.where} now has a file named {dist.filename} with other content "
@@ -160,28 +177,40 @@ class Uploader:
 
     def upload(self, dist: Dist, attestations: Sequence[Path] = ()) -> None:
         """Upload ``dist``; raises PackageIndexError when the index does not end up with it."""
-        said = ""
-        for attempt in range(ATTEMPTS):
-            wait = BACKOFF * 2**attempt * (0.5 + random.random())  # noqa: S311 - jitter
+        scaled = dist.size / UPLOAD_RATE
+        end = time.monotonic() + UPLOAD_DEADLINE + scaled
+        said = stopped = ""
+        tries = 0
+        while True:
+            tries += 1
+            wait = backoff(tries - 1)
+            after: float | None = None
+            read_timeout = min(UPLOAD_READ_TIMEOUT + scaled, end - time.monotonic())
             try:
-                response = self._post(dist, attestations)
+                response = self._post(dist, attestations, read_timeout)
+            except requests.ConnectTimeout as exc:
+                said = f"{type(exc).__name__}, no connection within {CONNECT_TIMEOUT:.0f} s"
+            except requests.Timeout as exc:
+                said = f"{type(exc).__name__}, no answer within {read_timeout:.0f} s"
             except requests.RequestException as exc:
                 said = f"{type(exc).__name__}, no answer"
             else:
-                if response.ok:
-                    return
                 status = response.status_code
-                said = f"HTTP {status} {response.reason or ''}".strip()
+                if 200 <= status < 300:
+                    return
+                if 300 <= status < 400:
+                    raise self._redirected(dist, response)
+                said = f"HTTP {status} {printable(response.reason or '')}".strip()
                 if status in (401, 403):
                     raise self._refused_credentials(dist, said)
                 if status == 429:
-                    after = response.headers.get("Retry-After", "")
-                    wait = min(float(after), MAX_RETRY_AFTER) if after.isdigit() else wait
+                    after = retry_after(response)
+                    wait = wait if after is None else after
                 elif status < 500 and status not in (408, 409) and not _exists(response):
                     raise PackageIndexError(
                         "upload-refused",
                         f"{self.where} refused {dist.filename} ({said}).",
-                        "The index's answer is above; fix what it names and re-run (files "
+                        "The reason is the index's own; fix what it names and re-run (files "
                         "already uploaded are kept).",
                     )
             # The body may have landed although the answer was a failure.
@@ -191,15 +220,69 @@ class Uploader:
                     f"{said}; counted as uploaded"
                 )
                 return
-            if attempt + 1 < ATTEMPTS:
-                self.console.line(f"{dist.filename}: upload failed ({said}); retrying")
-                self.sleep(wait)
+            if tries >= ATTEMPTS:
+                break
+            stopped = self._why_not_wait(wait, after, end)
+            if stopped:
+                break
+            self.console.line(f"{dist.filename}: upload failed ({said}); retrying")
+            self.sleep(wait)
+        failed = "once" if tries == 1 else f"{tries} times"
         raise PackageIndexError(
             "upload-failed",
-            f"Uploading {dist.filename} to {self.where} failed {ATTEMPTS} times "
-            f"(last: {said}), and the index does not list it.",
-            "Check {repository-url} and that the index is up, then re-run: files "
+            f"Uploading {dist.filename} to {self.where} failed {failed} (last: {said}), and "
+            + (
+                f"the index could not be read to check whether it has it ({self.unread})"
+                if self.unread
+                else "the index does not list it"
+            )
+            + (f"; not retried further: {stopped}" if stopped else "")
+            + ".",
+            self._where_things_are(dist)
+            + " Check {repository-url} and that the index is up, then re-run: files "
             "already uploaded are kept, and the re-run uploads the rest.",
+        )
+
+    def _why_not_wait(self, wait: float, after: float | None, end: float) -> str:
+        """'' to go on and wait ``wait`` seconds; otherwise why retrying stops now."""
+        if after is not None and after > MAX_RETRY_AFTER:
+            return (
+                f"the index asked to retry after {after:.0f} s, longer than the "
+                f"{MAX_RETRY_AFTER:.0f} s this action waits"
+            )
+        if time.monotonic() + wait + MIN_ATTEMPT > end:
+            return "no time is left for another attempt within this file's deadline"
+        if not self.budget.take(wait):
+            return f"the run's budget of {self.budget.total:.0f} s for waiting on retries is spent"
+        return ""
+
+    def _where_things_are(self, dist: Dist) -> str:
+        """Which of this version's files the index lists, as last read."""
+        version = dist.version
+        if self.unread:
+            return f"Whether the index has {dist.filename} is unknown: re-running settles it."
+        listed = sorted(
+            name
+            for name in self.listed
+            if (v := file_version(name)) is not None and _same_version(v, version)
+        )
+        if not listed:
+            return f"The index lists no file of version {version}."
+        return (
+            f"The index lists these files of version {version}: {', '.join(listed)}; "
+            f"not {dist.filename}."
+        )
+
+    def _redirected(self, dist: Dist, response: requests.Response) -> PackageIndexError:
+        # requests' Response.ok counts a redirect as success; an upload it is not (and
+        # following it would resend the credentials elsewhere).
+        to = printable(sanitize_url(response.headers.get("Location", "")), 200) or "nowhere"
+        return PackageIndexError(
+            "upload-redirected",
+            f"{self.where} answered {dist.filename}'s upload with a redirect (HTTP "
+            f"{response.status_code} to {to}); the file was not uploaded.",
+            "Set {repository-url} to the index's upload URL itself (for PyPI "
+            "https://upload.pypi.org/legacy/), with the scheme and trailing slash it expects.",
         )
 
     def _refused_credentials(self, dist: Dist, said: str) -> PackageIndexError:
@@ -210,6 +293,13 @@ class Uploader:
             "project, or used with a user other than '__token__' (PyPI API tokens need "
             "user __token__); with trusted publishing, check the publisher on the index.",
         )
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
 
 
 def _exists(response: requests.Response) -> bool:
@@ -227,24 +317,37 @@ def confirm(
     delay: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """The index now serves every file with the expected sha256.
+    """The index now serves every file with the expected sha256, and still takes the
+    project (PEP 792 status).
 
     PyPI's simple pages sit behind a CDN; a just-uploaded file may take a moment to
-    appear, so a missing file is looked for again with backoff.
+    appear, so a missing file is looked for again with backoff (charged to the run's
+    retry budget).
     """
+    budget = budget_of(session)
     missing: list[str] = []
     listed: dict[str, Any] = {}
+    stopped = ""
     for attempt in range(attempts):
-        listed = {f.filename: f for f in read().files}
+        project = read()
+        _check_still_active(project, steps)
+        listed = {f.filename: f for f in project.files}
         missing = [s.dist.filename for s in steps if s.dist.filename not in listed]
-        if not missing:
+        if not missing or attempt + 1 >= attempts:
             break
-        if attempt + 1 < attempts:
-            sleep(delay * 2**attempt)
+        wait = delay * 2**attempt
+        if not budget.take(wait):
+            stopped = f" (the run's budget of {budget.total:.0f} s for waiting is spent)"
+            break
+        sleep(wait)
     if missing:
+        there = [s.dist.filename for s in steps if s.dist.filename in listed]
         raise PackageIndexError(
             "confirm-missing",
-            "The upload finished, but the index does not list: " + ", ".join(missing) + ".",
+            "The upload finished, but the index does not list: "
+            + ", ".join(missing)
+            + (f" (it lists: {', '.join(there)})" if there else "")
+            + f"{stopped}.",
             "The index may be slow to update; re-run later to confirm (nothing is uploaded twice).",
         )
     wrong = []
@@ -265,3 +368,19 @@ def confirm(
             "Something between this runner and the index altered the files; "
             "investigate before using this release.",
         )
+
+
+def _check_still_active(project: IndexProject, steps: Sequence[Step]) -> None:
+    """PEP 792 again at confirm: a project archived or quarantined meanwhile does not
+    serve this release as it should, although the files are there."""
+    why = REFUSED_STATUS.get(project.status)
+    if why is None:
+        return
+    names = ", ".join(s.dist.filename for s in steps)
+    raise PackageIndexError(
+        f"confirm-project-{project.status}",
+        f"The index now marks '{project.name}' as {project.status} ({why}), after this "
+        f"run's upload; it has: {names}.",
+        "Installers may not get this release. Ask the index why the project's status "
+        "changed; once it is active again, re-run to confirm (nothing is uploaded twice).",
+    )

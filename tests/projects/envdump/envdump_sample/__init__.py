@@ -1,0 +1,1 @@
+"""A test package with nothing in it."""
