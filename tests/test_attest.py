@@ -201,3 +201,75 @@ def test_bundle_from_actions_attest(config: Any, tmp_path: Path) -> None:
     with pytest.raises(AttestationError) as err:
         attest.verify(converted, dist, RIGHT, config=config)
     assert err.value.code == "attestation-wrong-repository"
+
+
+def _serve(body: bytes) -> tuple[Any, str]:
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.pypi.integrity.v1+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/provenance"
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_pipeline_confirms_the_index_provenance(config: Any, tmp_path: Path, right: bool) -> None:
+    """After the upload, the provenance the index lists for a file (PEP 740's
+    ``provenance`` URL) is fetched and verified against the file and the publisher."""
+    import types
+
+    from packaging.version import Version
+
+    from release import pipeline
+    from release.dists import read_dist
+    from release.http import make_session
+    from release.index import IndexFile, IndexProject
+    from release.model import Action, Plan, Result, Step
+    from release.pipeline import Context
+
+    dist = read_dist(RECORDED / "pypi_attestations-0.0.19.tar.gz")
+    server, url = _serve((RECORDED / "pypi_attestations-0.0.19.tar.gz.provenance").read_bytes())
+    try:
+        listed = IndexFile(
+            dist.filename, "unused", dist.sha256, False, "0.0.19",
+            package=types.SimpleNamespace(provenance_url=url),  # type: ignore[arg-type]
+        )  # fmt: skip
+        plan = Plan(
+            project="pypi-attestations",
+            version=Version("0.0.19"),
+            tag="v0.0.19",
+            previous=None,
+            resume=False,
+            backport=False,
+            steps=[Step(dist, Action.UPLOAD, dist.sha256)],
+            release=None,
+        )
+        ctx = Context(None, None, make_session(), tmp_path)  # type: ignore[arg-type]
+        ctx.attestation_config = config
+        ctx.publisher = RIGHT if right else attest.Publisher("octo-org/other", "release.yml")
+        result = Result(plan=plan)
+        signed = {dist.filename: tmp_path / "unused.publish.attestation"}
+        project = IndexProject(name="pypi-attestations", files=(listed,))
+        if right:
+            pipeline.confirm_provenance(ctx, plan, project, signed, result)
+            assert result.attestations == {
+                dist.filename: "signed, verified, and the index's provenance verified"
+            }
+        else:
+            with pytest.raises(AttestationError) as info:
+                pipeline.confirm_provenance(ctx, plan, project, signed, result)
+            assert info.value.code == "provenance-wrong-publisher"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -455,3 +455,17 @@ def test_refusals_are_not_retried(make_project, pypiserver, github, action) -> N
     tag = project.release("1.0.0")
     assert action(project, tag, pypiserver, github).code == 1
     assert creates["n"] == 1
+
+
+def test_attached_asset_confirmed_by_digest(make_project, pypiserver, github, action) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    github.tampered.add("flit_sample-1.0.0.tar.gz")
+    run = action(project, tag, pypiserver, github)
+    assert run.code == 1
+    _title, message, _hint = the_error(run.out, "github-asset-digest-mismatch")
+    assert message.startswith(
+        f"GitHub stored flit_sample-1.0.0.tar.gz on release {tag} with sha256 {'0' * 64}, "
+        "but the file's is "
+    )
+    assert run.outputs["published"] == "true"  # the index part is done; a re-run finishes

@@ -118,6 +118,8 @@ class FakeGitHub:
         self.invalid: list[str] = []
         self.faults: list[Fault] = []
         self.digests = True
+        # Asset names GitHub stores altered (as if changed on the way): a wrong digest.
+        self.tampered: set[str] = set()
         self.on_publish: Callable[[dict[str, Any]], None] | None = None
         self.ids = itertools.count(1000)
 
@@ -507,7 +509,11 @@ class FakeGitHub:
             "content_type": "application/octet-stream",
             "size": asset["size"],
             "download_count": 0,
-            "digest": f"sha256:{asset['sha256']}" if self.digests else None,
+            "digest": (
+                f"sha256:{'0' * 64 if asset['name'] in self.tampered else asset['sha256']}"
+                if self.digests
+                else None
+            ),
             "url": f"{self._repo_url(repo)}/releases/assets/{asset['id']}",
             "browser_download_url": f"https://github.example/{repo.owner}/"
             f"{repo.name}/releases/download/{asset['name']}",
