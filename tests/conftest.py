@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from support.fake_github import FakeGitHub, load_github_spec
+from support.faults import FaultProxy
 from support.indexes import TOKEN, Index, devpi_index, devpi_server, pypiserver
 from support.projects import Project, make_project
 from support.runner import GITHUB_TOKEN, REPO, Action
@@ -92,84 +92,16 @@ def spawned() -> list[tuple[Any, ...]]:
     return SPAWNED
 
 
-class FaultyProxy:
-    """An HTTP proxy in front of an index that fails the uploads a test chooses, and may
-    alter what the index answers."""
-
-    def __init__(
-        self,
-        target: str,
-        fail: Callable[[bytes], bool],
-        rewrite: Callable[[bytes], bytes] | None = None,
-    ) -> None:
-        proxy = self
-        self.target = target.rstrip("/")
-        self.fail = fail
-        self.rewrite = rewrite or (lambda content: content)
-        self.failed = 0
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _forward(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.command == "POST" and proxy.fail(body):
-                    proxy.failed += 1
-                    self.send_response(503, "Service Unavailable (injected)")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                r = requests.request(
-                    self.command,
-                    proxy.target + self.path,
-                    data=body,
-                    headers=headers,
-                    timeout=30,
-                    allow_redirects=False,
-                )
-                self.send_response(r.status_code, r.reason)
-                for k, v in r.headers.items():
-                    if k.lower() not in (
-                        "transfer-encoding",
-                        "content-encoding",
-                        "content-length",
-                        "connection",
-                    ):
-                        self.send_header(k, v)
-                content = proxy.rewrite(r.content)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
-
-            do_GET = do_POST = do_PUT = _forward
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def faulty_proxy() -> Iterator[Callable[..., FaultyProxy]]:
-    made: list[FaultyProxy] = []
-
-    def make(
-        target: str,
-        fail: Callable[[bytes], bool],
-        rewrite: Callable[[bytes], bytes] | None = None,
-    ) -> FaultyProxy:
-        made.append(FaultyProxy(target, fail, rewrite))
-        return made[-1]
-
-    yield make
-    for p in made:
-        p.close()
+def proxy(request: pytest.FixtureRequest) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the test's index (pypiserver unless the test asks for
+    another through its own ``index`` or ``devpi`` fixture)."""
+    names = request.fixturenames
+    kind = "index" if "index" in names else "devpi" if "devpi" in names else "pypiserver"
+    index: Index = request.getfixturevalue(kind)
+    with FaultProxy(index.base) as p:
+        yield p
+        assert p.errors == [], p.errors  # the proxy's own bugs would void the test
 
 
 class StaticIndex:

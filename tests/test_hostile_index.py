@@ -13,7 +13,6 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Iterator
 
 import pytest
 from conftest import GITHUB_TOKEN, TOKEN, Index, Project
@@ -49,18 +48,6 @@ UNUSABLE_HINT = (
     "Nothing was uploaded. Check index-url; if it is right, the index or a proxy in "
     "between is misbehaving: try again later."
 )
-
-
-@pytest.fixture
-def proxy(request: pytest.FixtureRequest) -> Iterator[FaultProxy]:
-    """A fault proxy in front of the test's index (pypiserver unless the test asks for
-    another through its own ``index`` or ``devpi`` fixture)."""
-    names = request.fixturenames
-    kind = "index" if "index" in names else "devpi" if "devpi" in names else "pypiserver"
-    index: Index = request.getfixturevalue(kind)
-    with FaultProxy(index.base) as p:
-        yield p
-        assert p.errors == [], p.errors  # the proxy's own bugs would void the test
 
 
 def through(proxy: FaultProxy, index: Index) -> dict[str, str]:

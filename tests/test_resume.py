@@ -7,33 +7,30 @@ import shutil
 
 import pytest
 from conftest import Index
+from support.faults import ALWAYS, FaultProxy, rewrite, status
 from support.output import the_error
 
 from release.dists import sha256_of
 
 
-def failing_sdists(body: bytes) -> bool:
-    return b'.tar.gz"' in body
-
-
 @pytest.mark.parametrize("kind", ["flit", "setuptools"])
 def test_resume_after_a_failed_sdist_upload(
-    make_project, index: Index, action, faulty_proxy, kind: str
+    make_project, index: Index, action, proxy: FaultProxy, kind: str
 ) -> None:
     project = make_project(kind)
     tag = project.release("1.0.0")
-    proxy = faulty_proxy(
-        index.upload_url.rsplit("/", 3)[0] if index.kind == "devpi" else index.upload_url,
-        failing_sdists,
+    failing = proxy.add(
+        status(503, "Service Unavailable (injected)"),
+        method="POST",
+        body=b'.tar.gz"',
+        times=ALWAYS,
     )
-    upload_via_proxy = proxy.url + (
-        "/".join(index.upload_url.rsplit("/", 3)[1:]) if index.kind == "devpi" else ""
-    )
+    upload_via_proxy = proxy.url_for(index.upload_url)
 
     # 1. The sdist upload fails: the wheel is on the index, the run says what is left.
     first = action(project, tag, index, repository_url=upload_via_proxy)
     assert first.code == 1
-    assert proxy.failed == 4  # each failure re-reads the index, then retries with backoff
+    assert failing.fired == 4  # each failure re-reads the index, then retries with backoff
     title, message, _ = the_error(first.out, "upload-failed")
     assert title == "Package index error"
     assert message == (
@@ -146,13 +143,14 @@ def test_index_file_this_run_did_not_build(make_project, devpi: Index, action) -
 
 
 def test_confirm_catches_a_wrong_hash(
-    make_project, pypiserver: Index, action, faulty_proxy
+    make_project, pypiserver: Index, action, proxy: FaultProxy
 ) -> None:
     # The index's listing, seen through a proxy that alters every sha256 it names.
-    proxy = faulty_proxy(
-        pypiserver.upload_url,
-        lambda body: False,
-        lambda content: re.sub(rb"sha256=[0-9a-f]{64}", b"sha256=" + b"0" * 64, content),
+    zeroed = b"sha256=" + b"0" * 64
+    proxy.add(
+        rewrite(lambda content: re.sub(rb"sha256=[0-9a-f]{64}", zeroed, content)),
+        method="GET",
+        times=ALWAYS,
     )
     project = make_project("flit")
     tag = project.release("1.0.0")

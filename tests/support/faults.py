@@ -59,6 +59,7 @@ __all__ = [
     "oversized",
     "reason",
     "reset_after_body",
+    "rewrite",
     "status",
     "transient_404",
 ]
@@ -368,6 +369,37 @@ def reason(text: str | bytes) -> Fault:
     """Forward, but send `text` as the reason phrase, raw (str as UTF-8). Nothing is
     escaped: a CR, `::add-mask::`, even a LF (which ends the status line) go as given."""
     return _Reason(text.encode() if isinstance(text, str) else text)
+
+
+@dataclass(frozen=True)
+class _Rewrite(Fault):
+    name: ClassVar[str] = "rewrite"
+    change: Callable[[bytes], bytes]
+
+    def apply(self, h: _Handler) -> None:
+        resp = h.forward()
+        if resp is None:
+            return
+        content = self.change(b"".join(h.upstream_chunks(resp)))
+        headers = [
+            (k, v)
+            for k, v in resp.msg.items()
+            if k.lower() not in _HOP_BY_HOP
+            and k.lower() not in ("content-length", "content-encoding")
+        ]
+        h.respond(
+            resp.status,
+            resp.reason.encode("latin-1"),
+            headers,
+            content,
+            upstream_status=resp.status,
+        )
+
+
+def rewrite(change: Callable[[bytes], bytes]) -> Fault:
+    """Forward, then answer with the upstream's body passed through `change` (an index
+    that alters what it lists, or a proxy in between that does)."""
+    return _Rewrite(change)
 
 
 def _phrase(code: int) -> str:
