@@ -10,12 +10,11 @@ release. Wall-time bounds are generous upper bounds, never synchronisation.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 
 import pytest
-from conftest import GITHUB_TOKEN, TOKEN, Index, Project
+from conftest import Index, Project
 from support.faults import (
     ALWAYS,
     JSON_TYPE,
@@ -30,7 +29,7 @@ from support.faults import (
     status,
     transient_404,
 )
-from support.output import the_error
+from support.output import assert_only_our_commands, commands, the_error
 from support.runner import Run
 
 from release import http, upload
@@ -598,24 +597,6 @@ INJECTION = (
     "Bad Request\r::add-mask::x\r::warning::y\r::stop-commands::z "
     "<img src=x onerror=alert(1)> [link](https://evil.example/)"
 )
-
-
-def commands(out: str) -> list[str]:
-    """Every line the runner would read as a workflow command (a bare CR ends a line)."""
-    return [line for line in re.split(r"\r\n|\r|\n", out) if line.lstrip().startswith("::")]
-
-
-def assert_only_our_commands(out: str, secrets: tuple[str, ...] = (TOKEN, GITHUB_TOKEN)) -> None:
-    tokens: set[str] = set()
-    for line in commands(out):
-        if m := re.fullmatch(r"::stop-commands::([0-9a-f]{32})", line):
-            tokens.add(m.group(1))
-        elif m := re.fullmatch(r"::([0-9a-f]{32})::", line):
-            assert m.group(1) in tokens, line
-        elif line.startswith("::add-mask::"):
-            assert line.removeprefix("::add-mask::") in secrets, line
-        else:
-            assert re.match(r"::(group|endgroup|error|warning|notice)( title=[^:]*)?::", line), line
 
 
 def test_reason_phrase_cannot_inject_commands(

@@ -24,7 +24,7 @@ import pytest
 import requests
 from conftest import GITHUB_TOKEN, TOKEN, Index, Project
 from support.faults import FaultProxy, gzip_bomb, oversized, status
-from support.output import errors, the_error
+from support.output import assert_only_our_commands, commands, errors, the_error
 from support.runner import Run
 
 from release import upload
@@ -41,24 +41,6 @@ OUTSIDE_HINT = (
 
 def built(project: Project) -> dict[str, str]:
     return {p.name: sha256_of(p) for p in (project.path / "dist").iterdir()}
-
-
-def commands(out: str) -> list[str]:
-    """Every line the runner would read as a workflow command (a bare CR ends a line)."""
-    return [line for line in re.split(r"\r\n|\r|\n", out) if line.lstrip().startswith("::")]
-
-
-def assert_only_our_commands(out: str, secrets: tuple[str, ...] = (TOKEN, GITHUB_TOKEN)) -> None:
-    tokens: set[str] = set()
-    for line in commands(out):
-        if m := re.fullmatch(r"::stop-commands::([0-9a-f]{32})", line):
-            tokens.add(m.group(1))
-        elif m := re.fullmatch(r"::([0-9a-f]{32})::", line):
-            assert m.group(1) in tokens, line
-        elif line.startswith("::add-mask::"):
-            assert line.removeprefix("::add-mask::") in secrets, line
-        else:
-            assert re.match(r"::(group|endgroup|error|warning|notice)( title=[^:]*)?::", line), line
 
 
 @pytest.fixture

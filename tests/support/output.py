@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from .indexes import TOKEN
+from .runner import GITHUB_TOKEN
+
 
 def unescape(text: str) -> str:
     return (
@@ -46,3 +49,21 @@ def error_code(out: str) -> str:
     found = errors(out)
     assert len(found) == 1, out
     return found[0][1]
+
+
+def commands(out: str) -> list[str]:
+    """Every line the runner would read as a workflow command (a bare CR ends a line)."""
+    return [line for line in re.split(r"\r\n|\r|\n", out) if line.lstrip().startswith("::")]
+
+
+def assert_only_our_commands(out: str, secrets: tuple[str, ...] = (TOKEN, GITHUB_TOKEN)) -> None:
+    tokens: set[str] = set()
+    for line in commands(out):
+        if m := re.fullmatch(r"::stop-commands::([0-9a-f]{32})", line):
+            tokens.add(m.group(1))
+        elif m := re.fullmatch(r"::([0-9a-f]{32})::", line):
+            assert m.group(1) in tokens, line
+        elif line.startswith("::add-mask::"):
+            assert line.removeprefix("::add-mask::") in secrets, line
+        else:
+            assert re.match(r"::(group|endgroup|error|warning|notice)( title=[^:]*)?::", line), line
