@@ -19,7 +19,7 @@ from support.fake_github import FakeGitHub, load_github_spec
 from support.faults import FaultProxy
 from support.indexes import TOKEN, Index, devpi_index, devpi_server, pypiserver
 from support.projects import Project, make_project
-from support.runner import GITHUB_TOKEN, REPO, Action
+from support.runner import GITHUB_TOKEN, REPO, Action, Cli
 
 __all__ = ["GITHUB_TOKEN", "REPO", "TOKEN", "Action", "Index", "Project"]
 
@@ -71,6 +71,17 @@ def action(
     capsys: pytest.CaptureFixture[str],
 ) -> Action:
     return Action(tmp_path, uv_cache, monkeypatch, capsys)
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Path,
+    uv_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Cli:
+    """``python -m release`` in-process, the command line's front door."""
+    return Cli(tmp_path, uv_cache, monkeypatch, capsys)
 
 
 # Every child process the code under test starts, seen through the interpreter's own

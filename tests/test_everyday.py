@@ -8,7 +8,6 @@ fenced build log without colour codes, one final line, a table that fits a termi
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import re
@@ -26,7 +25,6 @@ from conftest import Index, Project
 from packaging.version import Version
 from support.output import the_error
 from support.projects import GIT, PROJECTS
-from support.runner import PASSTHROUGH
 
 from release.__main__ import main, program_name
 from release.dists import Dist, sha256_of
@@ -93,69 +91,6 @@ def commit_at(project: Project, when: str, message: str) -> str:
         env=env,
     )
     return project.head
-
-
-@dataclasses.dataclass
-class CliRun:
-    code: int
-    out: str
-    err: str
-
-
-class Cli:
-    """``python -m release`` in-process: flags, an environment, the current folder."""
-
-    def __init__(
-        self,
-        tmp_path: Path,
-        uv_cache: Path,
-        monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str],
-    ) -> None:
-        self.tmp_path = tmp_path
-        self.uv_cache = uv_cache
-        self.monkeypatch = monkeypatch
-        self.capsys = capsys
-
-    def env(self, index: Index | None, **extra: str) -> dict[str, str]:
-        home = self.tmp_path / "cli-home"
-        home.mkdir(exist_ok=True)
-        env = {"PATH": os.environ["PATH"], "HOME": str(home), "UV_CACHE_DIR": str(self.uv_cache)}
-        env.update({k: os.environ[k] for k in PASSTHROUGH if k in os.environ})
-        if index is not None:
-            env["TWINE_USERNAME"] = index.user
-            env["TWINE_PASSWORD"] = index.password
-        env.update(extra)
-        return env
-
-    def __call__(
-        self,
-        cwd: Path,
-        *argv: str,
-        index: Index | None = None,
-        env: dict[str, str] | None = None,
-    ) -> CliRun:
-        flags = list(argv)
-        if index is not None:
-            flags += ["--repository-url", index.upload_url, "--index-url", index.simple_url]
-        self.monkeypatch.chdir(cwd)
-        self.capsys.readouterr()
-        try:
-            code = main(flags, self.env(index) if env is None else env)
-        except SystemExit as exc:  # argparse: usage errors exit 2
-            code = exc.code if isinstance(exc.code, int) else 1
-        out = self.capsys.readouterr()
-        return CliRun(code, out.out, out.err)
-
-
-@pytest.fixture
-def cli(
-    tmp_path: Path,
-    uv_cache: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Cli:
-    return Cli(tmp_path, uv_cache, monkeypatch, capsys)
 
 
 def assert_table(out: str, shas: dict[str, str]) -> list[str]:

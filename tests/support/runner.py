@@ -97,8 +97,8 @@ def parse_outputs(text: str) -> dict[str, str]:
     return out
 
 
-class Action:
-    """Runs the action in-process with exactly the environment a Docker action gets."""
+class _InProcess:
+    """Runs ``release.__main__.main`` in this process, in a test's folders."""
 
     def __init__(
         self,
@@ -112,6 +112,10 @@ class Action:
         self.monkeypatch = monkeypatch
         self.capsys = capsys
         self.runs = 0
+
+
+class Action(_InProcess):
+    """Runs the action in-process with exactly the environment a Docker action gets."""
 
     def env(
         self,
@@ -183,3 +187,44 @@ class Action:
         **inputs: str,
     ) -> Run:
         return self.run(self.env(project, tag, index, github, **inputs))
+
+
+@dataclasses.dataclass
+class CliRun:
+    code: int
+    out: str
+    err: str
+
+
+class Cli(_InProcess):
+    """``python -m release`` in-process: flags, an environment, the current folder."""
+
+    def env(self, index: Index | None, **extra: str) -> dict[str, str]:
+        home = self.tmp_path / "cli-home"
+        home.mkdir(exist_ok=True)
+        env = {"PATH": os.environ["PATH"], "HOME": str(home), "UV_CACHE_DIR": str(self.uv_cache)}
+        env.update({k: os.environ[k] for k in PASSTHROUGH if k in os.environ})
+        if index is not None:
+            env["TWINE_USERNAME"] = index.user
+            env["TWINE_PASSWORD"] = index.password
+        env.update(extra)
+        return env
+
+    def __call__(
+        self,
+        cwd: Path,
+        *argv: str,
+        index: Index | None = None,
+        env: dict[str, str] | None = None,
+    ) -> CliRun:
+        flags = list(argv)
+        if index is not None:
+            flags += ["--repository-url", index.upload_url, "--index-url", index.simple_url]
+        self.monkeypatch.chdir(cwd)
+        self.capsys.readouterr()
+        try:
+            code = main(flags, self.env(index) if env is None else env)
+        except SystemExit as exc:  # argparse: usage errors exit 2
+            code = exc.code if isinstance(exc.code, int) else 1
+        out = self.capsys.readouterr()
+        return CliRun(code, out.out, out.err)
