@@ -136,20 +136,6 @@ class Console:
             if self.actions:
                 self._write(f"::{token}::")
 
-    def log(self, title: str, text: str, *, failed: bool = False) -> None:
-        """Show a tool's captured output: collapsed in Actions, in full when it failed or
-        when verbose."""
-        body = text.rstrip("\n")
-        if failed or self.verbose:
-            self.line(f"-- {title}")
-            with self.raw() as write:
-                write(body)
-        elif self.actions:
-            with self.group(title), self.raw() as write:
-                write(body)
-        else:
-            self.line(f"-- {title}: ok")
-
 
 def write_outputs(path: Path, outputs: Mapping[str, str]) -> None:
     """Append outputs in the ``name<<DELIMITER`` form, safe for any value."""

@@ -13,7 +13,7 @@ import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import requests
 from packaging.version import Version
@@ -34,7 +34,9 @@ from .verify import check, twine_check
 from .versions import Gate, gate, parse_tag
 
 if TYPE_CHECKING:
-    from . import github
+    from sigstore.models import ClientTrustConfig
+
+    from . import attest, github
     from .credentials import CredentialSource
 
 
@@ -48,9 +50,6 @@ class Context:
     session: requests.Session
     workdir: Path  # private: never packages-dir, so nothing stale is ever published
     _github: github.Client | None = None
-    # Set once attestations were signed, for checking the index's provenance after.
-    attestation_config: Any = None
-    publisher: Any = None
 
     def github(self) -> github.Client:
         """The one GitHub client of the run (made on first use: PyGithub is heavy)."""
@@ -235,7 +234,7 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
     source = upload_credential(ctx, plan) if to_upload else None
     result.credential = s.credential_kind if source is not None else ""
     signed = attest_files(ctx, [step.dist for step in to_upload], source, result)
-    if signed:
+    if signed is not None:
         # Signing took a while (Sigstore, the transparency log): the index may have
         # moved meanwhile, so gate again right before the first upload byte.
         regate(ctx, plan, fresh())
@@ -259,13 +258,13 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
             if step.action is not Action.UPLOAD:
                 ctx.console.line(f"{step.dist.filename}: already on the index, not uploaded")
         for step in to_upload:
-            attestation = signed.get(step.dist.filename)
+            attestation = signed.files.get(step.dist.filename) if signed else None
             uploader.upload(step.dist, [attestation] if attestation else [])
             ctx.console.line(f"{step.dist.filename}: uploaded")
             result.uploaded.append(step.dist.filename)
     confirm(plan.steps, fresh, ctx.session)
     result.confirmed = True
-    if signed:
+    if signed is not None:
         confirm_provenance(ctx, plan, fresh(), signed, result)
     if plan.release is not None:
         github_release(ctx, plan, result)
@@ -300,9 +299,18 @@ def upload_credential(ctx: Context, plan: Plan) -> CredentialSource:
     return source
 
 
+@dataclasses.dataclass(frozen=True)
+class Signed:
+    """Attestations made by this run, and what they were verified against."""
+
+    files: dict[str, Path]  # distribution file name -> its attestation
+    publisher: attest.Publisher
+    config: ClientTrustConfig
+
+
 def attest_files(
     ctx: Context, dists: list[Dist], source: CredentialSource | None, result: Result
-) -> dict[str, Path]:
+) -> Signed | None:
     """Sign a PEP 740 publish attestation for each file to upload, and verify it against
     the identity the index will expect, before anything is uploaded.
 
@@ -313,7 +321,7 @@ def attest_files(
 
     s = ctx.settings
     if not dists or not s.attestations:
-        return {}
+        return None
     if not isinstance(source, TrustedPublishing):
         ctx.console.notice(
             "Attestations are signed only with trusted publishing (an index refuses them "
@@ -321,7 +329,7 @@ def attest_files(
             title="No attestations",
         )
         result.attestations = {d.filename: "not signed (API token)" for d in dists}
-        return {}
+        return None
     from . import attest
 
     with ctx.console.group(f"Sign and verify {len(dists)} attestation(s) with Sigstore"):
@@ -341,16 +349,15 @@ def attest_files(
             ctx.console.line(f"{path.name}: signed, verified for {publisher.describe()}")
             result.attestations[dist.filename] = "signed and verified"
             result.attestation_files.append(path)
-    ctx.attestation_config = config
-    ctx.publisher = publisher
-    return {d.filename: p for d, p in zip(dists, paths, strict=True)}
+    files = {d.filename: p for d, p in zip(dists, paths, strict=True)}
+    return Signed(files, publisher, config)
 
 
 def confirm_provenance(
     ctx: Context,
     plan: Plan,
     project: idx.IndexProject,
-    signed: dict[str, Path],
+    signed: Signed,
     result: Result,
 ) -> None:
     """Where the index serves PEP 740 provenance, it must verify for this file and
@@ -362,7 +369,7 @@ def confirm_provenance(
         name = step.dist.filename
         entry = listed.get(name)
         url = entry.package.provenance_url if entry and entry.package else None
-        if name not in signed:
+        if name not in signed.files:
             continue
         if not url:
             result.attestations[name] = "signed and verified; the index serves no provenance"
@@ -374,9 +381,7 @@ def confirm_provenance(
                 f"The index lists provenance for {name} but answered HTTP {page.status}.",
                 "Re-run later to check it again (nothing is uploaded twice).",
             )
-        attest.verify_provenance(
-            page.body, step.dist.path, ctx.publisher, config=ctx.attestation_config
-        )
+        attest.verify_provenance(page.body, step.dist.path, signed.publisher, config=signed.config)
         result.attestations[name] = "signed, verified, and the index's provenance verified"
 
 

@@ -256,10 +256,12 @@ def test_pipeline_confirms_the_index_provenance(config: Any, tmp_path: Path, rig
             release=None,
         )
         ctx = Context(None, None, make_session(), tmp_path)  # type: ignore[arg-type]
-        ctx.attestation_config = config
-        ctx.publisher = RIGHT if right else attest.Publisher("octo-org/other", "release.yml")
         result = Result(plan=plan)
-        signed = {dist.filename: tmp_path / "unused.publish.attestation"}
+        signed = pipeline.Signed(
+            files={dist.filename: tmp_path / "unused.publish.attestation"},
+            publisher=RIGHT if right else attest.Publisher("octo-org/other", "release.yml"),
+            config=config,
+        )
         project = IndexProject(name="pypi-attestations", files=(listed,))
         if right:
             pipeline.confirm_provenance(ctx, plan, project, signed, result)
