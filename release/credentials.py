@@ -33,10 +33,8 @@ from packaging.utils import canonicalize_name
 
 from .errors import CredentialError
 from .gha import Console
+from .inputs import API_TOKEN, TOKEN_USER, TRUSTED_PUBLISHING
 
-TOKEN_USER = "__token__"
-TRUSTED_PUBLISHING = "trusted publishing"
-API_TOKEN = "API token"
 # Re-mint when the token expires within this many seconds, so an upload that starts now
 # still has a live token when it ends (PyPI's tokens live 15 minutes).
 REFRESH_MARGIN = 300.0

@@ -17,6 +17,11 @@ from . import __version__
 from .errors import InputError
 
 PYPI_UPLOAD = "https://upload.pypi.org/legacy/"
+# The user for API tokens and trusted publishing; with no password it means the latter.
+TOKEN_USER = "__token__"
+# The two kinds of upload credential, as outputs and the summary name them.
+TRUSTED_PUBLISHING = "trusted publishing"
+API_TOKEN = "API token"
 
 Kind = Literal["str", "bool"]
 # Which door the run came in by: hints name inputs in Actions and flags on the CLI.
@@ -62,7 +67,7 @@ INPUTS: tuple[Input, ...] = (
     Input(
         "user",
         "User name for the index. PyPI API tokens and trusted publishing use __token__.",
-        default="__token__",
+        default=TOKEN_USER,
         metavar="NAME",
     ),
     Input("repository-url", "The index's upload URL.", default=PYPI_UPLOAD, metavar="URL"),

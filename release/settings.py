@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import inputs
 from .errors import CredentialError, InputError
-from .inputs import PYPI_UPLOAD, Front
+from .inputs import API_TOKEN, PYPI_UPLOAD, TOKEN_USER, TRUSTED_PUBLISHING, Front
 from .versions import tag_from_ref
 
 TESTPYPI_UPLOAD = "https://test.pypi.org/legacy/"
@@ -25,7 +25,6 @@ KNOWN_INDEXES = {
     PYPI_UPLOAD: "https://pypi.org/simple/",
     TESTPYPI_UPLOAD: "https://test.pypi.org/simple/",
 }
-TOKEN_USER = "__token__"
 
 # Variables that hold credentials of the runner itself.
 RUNNER_SECRETS = ("GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
@@ -137,7 +136,7 @@ class Settings:
 
     @property
     def credential_kind(self) -> str:
-        return "trusted publishing" if self.trusted_publishing else "API token"
+        return TRUSTED_PUBLISHING if self.trusted_publishing else API_TOKEN
 
     @classmethod
     def from_action_env(cls, env: Mapping[str, str]) -> Settings:
