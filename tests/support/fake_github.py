@@ -23,7 +23,7 @@ import threading
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 from openapi_core import Config, OpenAPI
@@ -106,6 +106,38 @@ class Repo:
 
 
 Fault = Callable[[str, str], tuple[int, dict[str, str], dict[str, Any]] | None]
+# (status, headers, payload): a payload that is not bytes is sent as JSON.
+Response = tuple[int, dict[str, str], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One request, as a handler sees it: its repository is already found."""
+
+    repo: Repo
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    data: Any  # the JSON body (API host only), or {}
+
+
+class Route(NamedTuple):
+    method: str
+    pattern: re.Pattern[str]
+    handler: Callable[..., Response]  # FakeGitHub.handler(self, call, **path_params)
+
+
+def endpoint(method: str, path: str | re.Pattern[str], handler: Callable[..., Response]) -> Route:
+    """A route from a path template such as ``/repos/{owner}/{repo}/releases/{id}``:
+    each ``{name}`` matches one path segment, ``{name:regex}`` what the regex does.
+    A compiled pattern is taken as it is (named groups are the handler's arguments)."""
+    if isinstance(path, re.Pattern):
+        return Route(method, path, handler)
+    pattern, pos = "", 0
+    for m in re.finditer(r"\{(\w+)(?::([^{}]+))?\}", path):
+        pattern += re.escape(path[pos : m.start()]) + f"(?P<{m.group(1)}>{m.group(2) or '[^/]+'})"
+        pos = m.end()
+    return Route(method, re.compile(pattern + re.escape(path[pos:])), handler)
 
 
 class FakeGitHub:
@@ -206,9 +238,7 @@ class FakeGitHub:
             detail = getattr(exc, "__cause__", None) or exc
             self.invalid.append(f"{method} {path}: {type(exc).__name__}: {exc} {detail}")
 
-    def handle(
-        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], Any]:
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Response:
         with self.lock:
             path = urllib.parse.urlsplit(raw_path).path
             self.log.append((method, path))
@@ -230,7 +260,7 @@ class FakeGitHub:
                 )
             try:
                 return self.route(method, raw_path, headers, body, self.tokens[token])
-            except KeyError:
+            except KeyError:  # no such route, repository, tag, release or asset
                 return (
                     404,
                     {},
@@ -239,16 +269,27 @@ class FakeGitHub:
 
     def route(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes, access: str
-    ) -> tuple[int, dict[str, str], Any]:
+    ) -> Response:
+        """Find the repository, check the token may write, then the first entry of
+        ``ROUTES`` with this method whose template matches the path.
+
+        Both hosts (/api/v3, /api/uploads) serve every route: ``validate`` is what
+        flags a request sent to the wrong one.
+        """
         split = urllib.parse.urlsplit(raw_path)
-        query = dict(urllib.parse.parse_qsl(split.query))
-        m = re.match(r"^/api/(v3|uploads)/repos/([^/]+)/([^/]+)(/.*)?$", split.path)
+        m = re.match(r"^/api/(v3|uploads)(/repos/([^/]+)/([^/]+)(?:/.*)?)$", split.path)
         if not m:
             raise KeyError(raw_path)
-        repo = self.repos[f"{m.group(2)}/{m.group(3)}"]
-        rest = m.group(4) or ""
-        data = json.loads(body) if body and m.group(1) == "v3" else {}
-        # Every non-GET needs contents: write, generate-notes included.
+        host, path = m.group(1), m.group(2)
+        repo = self.repos[f"{m.group(3)}/{m.group(4)}"]  # an unknown repository: 404
+        call = Call(
+            repo=repo,
+            query=dict(urllib.parse.parse_qsl(split.query)),
+            headers=headers,
+            body=body,
+            data=json.loads(body) if body and host == "v3" else {},
+        )
+        # Every non-GET needs contents: write, generate-notes included, matched or not.
         if method != "GET" and access != "write":
             return (
                 403,
@@ -259,163 +300,177 @@ class FakeGitHub:
                     "status": "403",
                 },
             )
-        if method == "GET" and rest == "":
-            return 200, {}, self._repo_json(repo)
-        if method == "GET" and (t := re.match(r"^/git/ref/tags/(.+)$", rest)):
-            tag = urllib.parse.unquote(t.group(1))
-            sha = repo.tags[tag]
-            if tag in repo.annotated:
-                tag_sha = hashlib.sha1(tag.encode()).hexdigest()  # noqa: S324 - an id
-                obj = {
-                    "sha": tag_sha,
-                    "type": "tag",
-                    "url": f"{self._repo_url(repo)}/git/tags/{tag_sha}",
-                }
-            else:
-                obj = {
-                    "sha": sha,
-                    "type": "commit",
-                    "url": f"{self._repo_url(repo)}/git/commits/{sha}",
-                }
-            return (
-                200,
-                {},
-                {
-                    "ref": f"refs/tags/{tag}",
-                    "node_id": "REF",
-                    "url": f"{self._repo_url(repo)}/git/refs/tags/{tag}",
-                    "object": obj,
-                },
-            )
-        if method == "GET" and (t := re.match(r"^/git/tags/([0-9a-f]+)$", rest)):
-            for tag in repo.annotated:
-                if hashlib.sha1(tag.encode()).hexdigest() == t.group(1):  # noqa: S324
-                    sha = repo.tags[tag]
-                    return (
-                        200,
-                        {},
-                        {
-                            "sha": t.group(1),
-                            "tag": tag,
-                            "message": tag,
-                            "node_id": "TAG",
-                            "url": f"{self._repo_url(repo)}/git/tags/{t.group(1)}",
-                            "object": {
-                                "sha": sha,
-                                "type": "commit",
-                                "url": f"{self._repo_url(repo)}/git/commits/{sha}",
-                            },
-                            "tagger": {"name": "t", "email": "t@example.invalid", "date": NOW},
-                            "verification": {
-                                "verified": False,
-                                "reason": "unsigned",
-                                "signature": None,
-                                "payload": None,
-                                "verified_at": None,
-                            },
-                        },
-                    )
-            raise KeyError(rest)
-        if method == "POST" and rest == "/releases/generate-notes":
-            return (
-                200,
-                {},
-                {
-                    "name": data["tag_name"],
-                    "body": f"## What's Changed\n* Generated notes for {data['tag_name']}",
-                },
-            )
-        if method == "GET" and rest == "/releases":
-            page = int(query.get("page", "1"))
-            items = sorted(repo.releases.values(), key=lambda r: -r["id"])
-            return 200, {}, [self._release_json(repo, r) for r in items] if page == 1 else []
-        if method == "POST" and rest == "/releases":
-            published = [
-                r
-                for r in repo.releases.values()
-                if r["tag_name"] == data["tag_name"] and not r["draft"]
-            ]
-            if published:
-                return (
-                    422,
-                    {},
-                    {
-                        "message": "Validation Failed",
-                        "errors": [
-                            {"resource": "Release", "code": "already_exists", "field": "tag_name"}
-                        ],
-                        "documentation_url": "https://docs.github.com/rest",
-                    },
-                )
-            rel = self._release(repo, data)
-            return 201, {}, self._release_json(repo, rel)
-        if (r := re.match(r"^/releases/(\d+)$", rest)) and method == "GET":
-            return 200, {}, self._release_json(repo, repo.releases[int(r.group(1))])
-        if (r := re.match(r"^/releases/(\d+)$", rest)) and method == "PATCH":
-            rel = repo.releases[int(r.group(1))]
-            was_draft = rel["draft"]
-            for key in ("tag_name", "name", "body", "draft", "prerelease", "make_latest"):
-                if key in data:
-                    rel[key] = data[key]
-            if was_draft and not rel["draft"]:
-                rel["published_at"] = NOW
-                if repo.immutable:
-                    rel["immutable"] = True
-                if self.on_publish:
-                    self.on_publish(rel)
-            return 200, {}, self._release_json(repo, rel)
-        if r := re.match(r"^/releases/(\d+)/assets$", rest):
-            rel = repo.releases[int(r.group(1))]
-            if method == "GET":
+        for entry in ROUTES:
+            if entry.method == method and (found := entry.pattern.fullmatch(path)):
+                params = found.groupdict()
+                params.pop("owner", None)  # the repository is call.repo
+                params.pop("repo", None)
+                return entry.handler(self, call, **params)
+        raise KeyError(path)
+
+    # --- one handler per endpoint; a KeyError in any of them answers 404 ---------------
+
+    def get_repo(self, call: Call) -> Response:
+        return 200, {}, self._repo_json(call.repo)
+
+    def get_tag_ref(self, call: Call, tag: str) -> Response:
+        repo = call.repo
+        tag = urllib.parse.unquote(tag)
+        sha = repo.tags[tag]
+        if tag in repo.annotated:
+            tag_sha = hashlib.sha1(tag.encode()).hexdigest()  # noqa: S324 - an id
+            obj = {
+                "sha": tag_sha,
+                "type": "tag",
+                "url": f"{self._repo_url(repo)}/git/tags/{tag_sha}",
+            }
+        else:
+            obj = {
+                "sha": sha,
+                "type": "commit",
+                "url": f"{self._repo_url(repo)}/git/commits/{sha}",
+            }
+        return (
+            200,
+            {},
+            {
+                "ref": f"refs/tags/{tag}",
+                "node_id": "REF",
+                "url": f"{self._repo_url(repo)}/git/refs/tags/{tag}",
+                "object": obj,
+            },
+        )
+
+    def get_tag_object(self, call: Call, tag_sha: str) -> Response:
+        repo = call.repo
+        for tag in repo.annotated:
+            if hashlib.sha1(tag.encode()).hexdigest() == tag_sha:  # noqa: S324
+                sha = repo.tags[tag]
                 return (
                     200,
                     {},
-                    [
-                        self._asset_json(repo, a)
-                        for a in repo.assets.values()
-                        if a["release_id"] == rel["id"]
-                    ],
+                    {
+                        "sha": tag_sha,
+                        "tag": tag,
+                        "message": tag,
+                        "node_id": "TAG",
+                        "url": f"{self._repo_url(repo)}/git/tags/{tag_sha}",
+                        "object": {
+                            "sha": sha,
+                            "type": "commit",
+                            "url": f"{self._repo_url(repo)}/git/commits/{sha}",
+                        },
+                        "tagger": {"name": "t", "email": "t@example.invalid", "date": NOW},
+                        "verification": {
+                            "verified": False,
+                            "reason": "unsigned",
+                            "signature": None,
+                            "payload": None,
+                            "verified_at": None,
+                        },
+                    },
                 )
-            if method == "POST":
-                if rel.get("immutable"):
-                    return (
-                        422,
-                        {},
-                        {
-                            "message": "Cannot upload assets to an immutable release.",
-                            "documentation_url": "https://docs.github.com/rest",
-                        },
-                    )
-                name = query["name"]
-                if any(
-                    a["name"] == name and a["release_id"] == rel["id"] for a in repo.assets.values()
-                ):
-                    return (
-                        422,
-                        {},
-                        {
-                            "message": "Validation Failed",
-                            "errors": [
-                                {
-                                    "resource": "ReleaseAsset",
-                                    "code": "already_exists",
-                                    "field": "name",
-                                }
-                            ],
-                        },
-                    )
-                asset = self._asset(repo, rel["id"], name, body)
-                return 201, {}, self._asset_json(repo, asset)
-        if r := re.match(r"^/releases/assets/(\d+)$", rest):
-            asset = repo.assets[int(r.group(1))]
-            if method == "GET" and "octet-stream" in headers.get("Accept", ""):
-                return 200, {"Content-Type": "application/octet-stream"}, repo.contents[asset["id"]]
-            if method == "GET":
-                return 200, {}, self._asset_json(repo, asset)
-            if method == "DELETE":
-                del repo.assets[asset["id"]]
-                return 204, {}, b""
-        raise KeyError(rest)
+        raise KeyError(tag_sha)
+
+    def generate_notes(self, call: Call) -> Response:
+        tag = call.data["tag_name"]
+        return 200, {}, {"name": tag, "body": f"## What's Changed\n* Generated notes for {tag}"}
+
+    def list_releases(self, call: Call) -> Response:
+        page = int(call.query.get("page", "1"))
+        items = sorted(call.repo.releases.values(), key=lambda r: -r["id"])
+        return 200, {}, [self._release_json(call.repo, r) for r in items] if page == 1 else []
+
+    def create_release(self, call: Call) -> Response:
+        repo, data = call.repo, call.data
+        published = [
+            r
+            for r in repo.releases.values()
+            if r["tag_name"] == data["tag_name"] and not r["draft"]
+        ]
+        if published:
+            return (
+                422,
+                {},
+                {
+                    "message": "Validation Failed",
+                    "errors": [
+                        {"resource": "Release", "code": "already_exists", "field": "tag_name"}
+                    ],
+                    "documentation_url": "https://docs.github.com/rest",
+                },
+            )
+        rel = self._release(repo, data)
+        return 201, {}, self._release_json(repo, rel)
+
+    def get_release(self, call: Call, release_id: str) -> Response:
+        return 200, {}, self._release_json(call.repo, call.repo.releases[int(release_id)])
+
+    def update_release(self, call: Call, release_id: str) -> Response:
+        repo, data = call.repo, call.data
+        rel = repo.releases[int(release_id)]
+        was_draft = rel["draft"]
+        for key in ("tag_name", "name", "body", "draft", "prerelease", "make_latest"):
+            if key in data:
+                rel[key] = data[key]
+        if was_draft and not rel["draft"]:
+            rel["published_at"] = NOW
+            if repo.immutable:
+                rel["immutable"] = True
+            if self.on_publish:
+                self.on_publish(rel)
+        return 200, {}, self._release_json(repo, rel)
+
+    def list_assets(self, call: Call, release_id: str) -> Response:
+        repo = call.repo
+        rel = repo.releases[int(release_id)]
+        return (
+            200,
+            {},
+            [
+                self._asset_json(repo, a)
+                for a in repo.assets.values()
+                if a["release_id"] == rel["id"]
+            ],
+        )
+
+    def upload_asset(self, call: Call, release_id: str) -> Response:
+        repo = call.repo
+        rel = repo.releases[int(release_id)]
+        if rel.get("immutable"):
+            return (
+                422,
+                {},
+                {
+                    "message": "Cannot upload assets to an immutable release.",
+                    "documentation_url": "https://docs.github.com/rest",
+                },
+            )
+        name = call.query["name"]
+        if any(a["name"] == name and a["release_id"] == rel["id"] for a in repo.assets.values()):
+            return (
+                422,
+                {},
+                {
+                    "message": "Validation Failed",
+                    "errors": [
+                        {"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}
+                    ],
+                },
+            )
+        asset = self._asset(repo, rel["id"], name, call.body)
+        return 201, {}, self._asset_json(repo, asset)
+
+    def get_asset(self, call: Call, asset_id: str) -> Response:
+        repo = call.repo
+        asset = repo.assets[int(asset_id)]
+        if "octet-stream" in call.headers.get("Accept", ""):
+            return 200, {"Content-Type": "application/octet-stream"}, repo.contents[asset["id"]]
+        return 200, {}, self._asset_json(repo, asset)
+
+    def delete_asset(self, call: Call, asset_id: str) -> Response:
+        del call.repo.assets[int(asset_id)]
+        return 204, {}, b""
 
     # --- JSON shapes -------------------------------------------------------------------
 
@@ -534,3 +589,26 @@ class FakeGitHub:
             for a in repo.assets.values()
             if a["release_id"] == release_id
         }
+
+
+# The endpoints the fake serves, GitHub's own path templates (@octokit/openapi); the
+# first entry with the request's method whose template matches the whole path answers.
+# Anything else under /repos/{owner}/{repo} is 404 (403 first for a non-GET without
+# write access), like GitHub.
+REPO_PATH = "/repos/{owner}/{repo}"
+ROUTES: list[Route] = [
+    endpoint("GET", REPO_PATH, FakeGitHub.get_repo),
+    # A git ref holds "/" ("tags/v1.0"): the tag is the rest of the path.
+    endpoint("GET", REPO_PATH + r"/git/ref/tags/{tag:.+}", FakeGitHub.get_tag_ref),
+    endpoint("GET", REPO_PATH + r"/git/tags/{tag_sha:[0-9a-f]+}", FakeGitHub.get_tag_object),
+    endpoint("POST", REPO_PATH + r"/releases/generate-notes", FakeGitHub.generate_notes),
+    endpoint("GET", REPO_PATH + r"/releases", FakeGitHub.list_releases),
+    endpoint("POST", REPO_PATH + r"/releases", FakeGitHub.create_release),
+    endpoint("GET", REPO_PATH + r"/releases/{release_id:\d+}", FakeGitHub.get_release),
+    endpoint("PATCH", REPO_PATH + r"/releases/{release_id:\d+}", FakeGitHub.update_release),
+    endpoint("GET", REPO_PATH + r"/releases/{release_id:\d+}/assets", FakeGitHub.list_assets),
+    # Served on the uploads host (UPLOAD_PATH); the body is the file, not JSON.
+    endpoint("POST", REPO_PATH + r"/releases/{release_id:\d+}/assets", FakeGitHub.upload_asset),
+    endpoint("GET", REPO_PATH + r"/releases/assets/{asset_id:\d+}", FakeGitHub.get_asset),
+    endpoint("DELETE", REPO_PATH + r"/releases/assets/{asset_id:\d+}", FakeGitHub.delete_asset),
+]
