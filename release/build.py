@@ -1,20 +1,47 @@
-"""Build the sdist and wheel with `build`, reproducibly where the backend allows."""
+"""Build the sdist, then the wheel from it, with `build`'s Python API, reproducibly where
+the backend allows.
+
+This is what ``python -m build --installer uv`` does, in this process: no second Python
+start-up, and one isolated environment for both builds when the sdist's requirements
+are the wheel's (build's command line makes two). The backend's hooks still run in
+child processes, inside that environment, with the run's scrubbed environment; their
+output streams into the log (see proc.ToolLog).
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import os
 import shutil
-import sys
-from collections.abc import Mapping
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from .errors import DistributionError
 from .gha import Console
-from .proc import run
+from .http import printable
+from .proc import Cancel, ToolLog
+
+if TYPE_CHECKING:
+    from build import ProjectBuilder
+    from build.env import DefaultIsolatedEnv
+
+TITLE = "Build sdist and wheel"
+Kind = Literal["sdist", "wheel"]
+REPRODUCE = (
+    "The build log above shows why; reproduce it with 'python -m build' in the project folder."
+)
 
 
-def uv_available() -> bool:
-    return importlib.util.find_spec("uv") is not None or shutil.which("uv") is not None
+def uv_binary() -> str | None:
+    try:
+        import uv
+
+        return uv.find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
 
 
 def build(
@@ -24,8 +51,12 @@ def build(
     source_date_epoch: str,
     env: Mapping[str, str],
     console: Console,
+    cancel: Cancel | None = None,
 ) -> None:
     """Build the sdist, then the wheel from it, into ``outdir`` (a fresh folder)."""
+    from build import BuildBackendException, BuildException
+    from build.env import DefaultIsolatedEnv
+
     child_env = dict(env)
     if source_date_epoch:
         # The released commit's time, whatever the environment says: the same tag then
@@ -36,23 +67,165 @@ def build(
         console.warning(
             "No commit time for SOURCE_DATE_EPOCH: the files may not be byte-for-byte reproducible."
         )
-    args = [sys.executable, "-m", "build", "--outdir", str(outdir.resolve())]
-    if uv_available():
-        args += ["--installer", "uv"]  # much faster than pip in build's isolated env
-    proc = run(
-        [*args, "."],
-        cwd=project_dir,
-        env=child_env,
-        title="Build sdist and wheel",
-        console=console,
-    )
-    if proc.returncode != 0:
+    uv = uv_binary()
+    if uv is None:
+        raise DistributionError(
+            "uv-missing",
+            "uv, which installs the build's requirements, is not installed.",
+            "Install this tool with its dependencies (pip install pypi-release-action).",
+        )
+    outdir = outdir.resolve()
+    with (
+        ToolLog(TITLE, console, cancel) as log,
+        tempfile.TemporaryDirectory(prefix="release-sdist-") as unpacked,
+    ):
+        builder = _Builder(log, uv, child_env)
+        stage = "sdist"
+        try:
+            with DefaultIsolatedEnv(installer="uv") as isolated:
+                sdist_builder = builder.prepare(isolated, project_dir, "sdist")
+                sdist = Path(sdist_builder.build("sdist", outdir))
+                log.note(f"Built {sdist.name}")
+                stage = "wheel (from the sdist)"
+                source = _unpack(sdist, Path(unpacked))
+                wheel_builder = builder.project(isolated, source)
+                if (
+                    wheel_builder.build_system_requires == sdist_builder.build_system_requires
+                    and not builder.extra
+                ):
+                    # The environment holds exactly build-system.requires: what a fresh
+                    # one for the wheel would start with.
+                    log.note("Building the wheel from the sdist, in the same environment")
+                    builder.install(isolated, wheel_builder.get_requires_for_build("wheel"))
+                    wheel = wheel_builder.build("wheel", outdir)
+                else:
+                    wheel = builder.separately(source, outdir)
+                log.note(f"Built {Path(wheel).name}")
+        except (BuildBackendException, BuildException, _InstallFailed) as exc:
+            raise _failed(stage, exc, builder.failure) from None
+
+
+class _InstallFailed(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class _Builder:
+    """Makes ProjectBuilders whose hooks and installs run through the log."""
+
+    def __init__(self, log: ToolLog, uv: str, env: Mapping[str, str]) -> None:
+        self.log = log
+        self.uv = uv
+        self.env = env
+        self.extra: set[str] = set()  # what the sdist's hook asked for beyond build-system
+        self.failure = ""  # how the last hook failed, in words
+
+    def runner(
+        self,
+        cmd: Sequence[str],
+        cwd: str | None = None,
+        extra_environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """pyproject_hooks' runner: one hook call, in a child process."""
+        start = len(self.log.lines)
+        code = self.log.run(cmd, cwd=cwd or ".", env={**self.env, **(extra_environ or {})})
+        if code != 0:
+            # [python, _in_process.py, hook, control dir]; the last line is the error's.
+            said = [line.strip() for line in self.log.lines[start:] if line.strip()]
+            hook = cmd[2] if len(cmd) > 2 else "a hook"
+            self.failure = f"the build backend exited {code} in {hook}"
+            self.failure += f": {printable(said[-1], 300)}" if said else ""
+            raise subprocess.CalledProcessError(code, list(cmd))
+
+    def project(self, isolated: DefaultIsolatedEnv, source: Path) -> ProjectBuilder:
+        from build import ProjectBuilder
+
+        return ProjectBuilder.from_isolated_env(isolated, source, runner=self.runner)
+
+    def install(self, isolated: DefaultIsolatedEnv, requirements: Collection[str]) -> None:
+        """uv pip install into the isolated environment, with the run's scrubbed
+        environment (build's own install would hand uv the whole process environment)."""
+        if not requirements:
+            return
+        self.log.note("Installing " + ", ".join(sorted(requirements)))
+        env = {k: v for k, v in self.env.items() if k != "PYTHONPATH"}
+        env["VIRTUAL_ENV"] = isolated.path
+        code = self.log.run(
+            [
+                self.uv,
+                "pip",
+                "install",
+                "--python",
+                isolated.python_executable,
+                *sorted(requirements),
+            ],
+            cwd=os.getcwd(),
+            env=env,
+        )
+        if code != 0:
+            raise _InstallFailed(code)
+
+    def prepare(
+        self, isolated: DefaultIsolatedEnv, source: Path, kind: Literal["sdist", "wheel"]
+    ) -> ProjectBuilder:
+        """A ProjectBuilder for ``source`` with its requirements for ``kind`` installed."""
+        builder = self.project(isolated, source)
+        self.install(isolated, builder.build_system_requires)
+        self.extra = set(builder.get_requires_for_build(kind))
+        self.install(isolated, self.extra)
+        return builder
+
+    def separately(self, source: Path, outdir: Path) -> str:
+        """The wheel in an environment of its own: its requirements differ from the sdist's."""
+        from build.env import DefaultIsolatedEnv
+
+        self.log.note("Building the wheel from the sdist, in a fresh environment")
+        with DefaultIsolatedEnv(installer="uv") as isolated:
+            builder = self.prepare(isolated, source, "wheel")
+            return str(builder.build("wheel", outdir))
+
+
+def _unpack(sdist: Path, into: Path) -> Path:
+    """The sdist's single top-level folder, unpacked with tarfile's safe 'data' filter."""
+    try:
+        with tarfile.open(sdist) as tf:
+            tops = {member.name.split("/", 1)[0] for member in tf.getmembers()}
+            if len(tops) != 1:
+                raise DistributionError(
+                    "sdist-layout-invalid",
+                    f"The built sdist {sdist.name} does not hold one top-level folder "
+                    f"(it holds {', '.join(sorted(tops)) or 'nothing'}).",
+                    "The build backend made a malformed sdist; check its configuration.",
+                )
+            tf.extractall(into, filter="data")
+    except (OSError, tarfile.TarError) as exc:
         raise DistributionError(
             "build-failed",
-            f"Building the sdist and wheel failed (python -m build exited {proc.returncode}).",
-            "The build log above shows why; reproduce it with 'python -m build' "
-            "in the project folder.",
-        )
+            f"The built sdist {sdist.name} cannot be unpacked to build the wheel: {exc}.",
+            REPRODUCE,
+        ) from None
+    return into / tops.pop()
+
+
+def _failed(stage: str, exc: Exception, failure: str) -> DistributionError:
+    from build import BuildBackendException
+
+    if isinstance(exc, _InstallFailed):
+        said = f"installing its requirements failed (uv exited {exc.code})"
+    elif isinstance(exc, BuildBackendException):
+        cause = exc.exception
+        if isinstance(cause, subprocess.CalledProcessError) and failure:
+            said = failure
+        else:
+            said = printable(str(exc) or type(cause).__name__, 300)
+    else:  # build's own checks: pyproject.toml's [build-system], the source folder
+        said = printable(str(exc), 300)
+    return DistributionError(
+        "build-failed",
+        f"Building the {stage} failed: {said.rstrip('.')}.",
+        REPRODUCE,
+    )
 
 
 def copy_out(built: list[Path], packages_dir: Path) -> None:

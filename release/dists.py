@@ -8,6 +8,7 @@ import tarfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.metadata import InvalidMetadata, Metadata, RawMetadata, parse_email
 from packaging.utils import (
@@ -18,6 +19,9 @@ from packaging.utils import (
 )
 
 from .errors import DistributionError
+
+if TYPE_CHECKING:
+    from twine.package import PackageFile
 
 CHUNK = 1024 * 1024
 # Comparing two archives reads at most this many times the local file's size
@@ -36,6 +40,9 @@ class Dist:
     version: str
     sha256: str
     size: int
+    # twine's view of the file (metadata as the index reads it, digests): made once, so
+    # the check, the signature and the upload form never read the file again.
+    package: PackageFile | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def filename(self) -> str:
@@ -126,15 +133,29 @@ def read_metadata(path: Path) -> RawMetadata:
 
 
 def read_dist(path: Path) -> Dist:
-    """Open a distribution, read its name and version from its own metadata, hash it."""
+    """Open a distribution, read its name and version from its own metadata, and read
+    it whole once, through twine: its metadata validated as the upload will send it,
+    and its digests (sha256 and blake2b in one pass)."""
+    from twine.exceptions import InvalidDistribution
+    from twine.package import PackageFile
+
     raw = read_metadata(path)
+    try:
+        package = PackageFile.from_filename(str(path), comment=None)
+    except InvalidDistribution as exc:
+        raise DistributionError(
+            "dist-metadata-invalid",
+            f"{path.name}'s metadata is not valid: {exc}.",
+            "The index would refuse it. Rebuild the file with a current build backend.",
+        ) from None
     return Dist(
         path=path,
         kind="wheel" if path.name.endswith(".whl") else "sdist",
         name=raw["name"],
         version=raw["version"],
-        sha256=sha256_of(path),
+        sha256=package.sha2_digest or sha256_of(path),
         size=path.stat().st_size,
+        package=package,
     )
 
 

@@ -10,6 +10,7 @@ import contextlib
 import re
 import secrets
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TextIO
@@ -58,6 +59,7 @@ class Console:
         self.verbose = verbose
         self.stream = stream if stream is not None else sys.stdout
         self._secrets: list[str] = []
+        self._lock = threading.Lock()
 
     @property
     def front(self) -> Front:
@@ -81,8 +83,9 @@ class Console:
         return text
 
     def _write(self, line: str) -> None:
-        self.stream.write(line + "\n")
-        self.stream.flush()
+        with self._lock:  # uploads run side by side: whole lines, never interleaved
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
     def render(self, text: str) -> str:
         return render(text, self.front)

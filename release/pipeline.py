@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import tempfile
+import threading
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import requests
 from packaging.version import Version
@@ -21,17 +23,20 @@ from packaging.version import Version
 from . import index as idx
 from .build import build, copy_out
 from .dists import Dist, find_files, read_dist
-from .errors import DistributionError, InputError, PackageIndexError
+from .errors import DistributionError, InputError, PackageIndexError, ReleaseError
 from .gha import Console
 from .gitrepo import Checkout, inspect
 from .http import get_capped, make_session
 from .model import Action, Plan, ReleasePlan, Result
 from .paths import confine
+from .proc import Cancel
 from .report import report
 from .settings import Settings, sanitize_url
 from .upload import Uploader, confirm, decide
 from .verify import check, twine_check
 from .versions import Gate, gate, parse_tag
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from sigstore.models import ClientTrustConfig
@@ -71,11 +76,11 @@ def plan(ctx: Context) -> Plan:
     name = project_name(s.working_directory)
     checkout = check_checkout(ctx)
     root = workspace_root(ctx, checkout)
-    early = read_index(ctx, name, version) if name else None
-    dists = make_dists(ctx, checkout, root)
+    with alongside(read_index, ctx, name, version) as (early, cancel):
+        dists = make_dists(ctx, checkout, root, cancel)
     name = name or name_from_files(dists)
     verify_dists(ctx, dists, name, version)
-    project, verdict = early or read_index(ctx, name, version)
+    project, verdict = early.result() if early else read_index(ctx, name, version)
     steps = decide(
         dists,
         project,
@@ -147,7 +152,40 @@ def read_index(ctx: Context, name: str, version: Version) -> tuple[idx.IndexProj
     return project, gate(version, project.known(), s.tag, allow_backport=s.allow_backport)
 
 
-def make_dists(ctx: Context, checkout: Checkout, root: Path) -> list[Dist]:
+@contextlib.contextmanager
+def alongside(
+    read: Callable[[Context, str, Version], _T], ctx: Context, name: str | None, version: Version
+) -> Iterator[tuple[Future[_T] | None, Cancel]]:
+    """Read the index while the build runs (when the project's name is known before it).
+
+    The index's answer decides whether the build is wanted at all, so a refusal calls
+    the build off at once, and is the error reported, whatever the build did meanwhile.
+    """
+    cancel = Cancel()
+    if name is None:
+        yield None, cancel
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="index") as pool:
+        early = pool.submit(read, ctx, name, version)
+
+        def call_off(done: Future[_T]) -> None:
+            if done.exception() is not None:
+                cancel.cancel()
+
+        early.add_done_callback(call_off)
+        try:
+            yield early, cancel
+        except Exception:
+            refused = early.exception()
+            if isinstance(refused, ReleaseError):
+                raise refused from None
+            raise
+        early.result()  # the index's error, if any, before anything else is checked
+
+
+def make_dists(
+    ctx: Context, checkout: Checkout, root: Path, cancel: Cancel | None = None
+) -> list[Dist]:
     """Build into the private folder, or take the files in packages-dir as they are."""
     s = ctx.settings
     confine(s.packages_dir, root, "packages-dir")
@@ -167,6 +205,7 @@ def make_dists(ctx: Context, checkout: Checkout, root: Path) -> list[Dist]:
         source_date_epoch=checkout.commit_time,
         env=s.child_env,
         console=ctx.console,
+        cancel=cancel,
     )
     paths, _ = find_files(ctx.workdir)
     copy_out(paths, s.packages_dir)
@@ -197,7 +236,7 @@ def verify_dists(ctx: Context, dists: list[Dist], name: str, version: Version) -
         console=ctx.console,
     )
     if s.verify_metadata:
-        twine_check(dists, cwd=s.working_directory, env=s.child_env, console=ctx.console)
+        twine_check(dists, console=ctx.console)
 
 
 def github_preflight(ctx: Context, version: Version, verdict: Gate, root: Path) -> ReleasePlan:
@@ -239,11 +278,14 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
         # moved meanwhile, so gate again right before the first upload byte.
         regate(ctx, plan, fresh())
 
+    minting = threading.Lock()  # uploads run side by side; a token is minted once
+
     def current(valid_for: float = 0.0) -> tuple[str, str]:
         if source is None:
             return "", ""
         # A minted token is minted again near its expiry, or when the upload may outlast it.
-        cred = source.credential(valid_for)
+        with minting:
+            cred = source.credential(valid_for)
         return cred.user, cred.password
 
     uploader = Uploader(
@@ -257,11 +299,16 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
         for step in plan.steps:
             if step.action is not Action.UPLOAD:
                 ctx.console.line(f"{step.dist.filename}: already on the index, not uploaded")
+
+        def uploaded(dist: Dist) -> None:
+            ctx.console.line(f"{dist.filename}: uploaded")
+            result.uploaded.append(dist.filename)
+
+        files = []
         for step in to_upload:
             attestation = signed.files.get(step.dist.filename) if signed else None
-            uploader.upload(step.dist, [attestation] if attestation else [])
-            ctx.console.line(f"{step.dist.filename}: uploaded")
-            result.uploaded.append(step.dist.filename)
+            files.append((step.dist, [attestation] if attestation else []))
+        uploader.upload_all(files, uploaded)
     confirm(plan.steps, fresh, ctx.session)
     result.confirmed = True
     if signed is not None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
 
 from .gha import Console
 
@@ -17,51 +19,120 @@ PLAIN = {"NO_COLOR": "1", "TERM": "dumb", "PY_COLORS": "0", "PYTHON_COLORS": "0"
 FORCING = ("FORCE_COLOR", "CLICOLOR_FORCE", "TTY_COMPATIBLE")
 
 
-def run(
-    args: Sequence[str],
-    *,
-    cwd: Path,
-    env: Mapping[str, str],
-    title: str,
-    console: Console,
-) -> subprocess.CompletedProcess[str]:
-    """Run a tool. Its output streams live (in Actions inside a collapsed group, locally
-    only when verbose); on failure it is shown again in full, outside any group."""
-    child_env = {k: v for k, v in env.items() if k not in FORCING}
-    lines: list[str] = []
-    live = console.actions or console.verbose
-    with console.group(title), console.raw() as write:
-        proc = subprocess.Popen(
-            list(args),
-            cwd=cwd,
-            env={**child_env, **PLAIN},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            # Python tools write UTF-8 whatever the locale (a container's may be POSIX).
-            encoding="utf-8",
-            errors="replace",
+class Cancelled(Exception):
+    """The work was called off from another thread (e.g. the index refused the version)."""
+
+
+class Cancel:
+    """Calls off a tool run from another thread: the child running now is killed, and no
+    other is started."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[str]] = set()
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            for proc in self._running:
+                proc.kill()
+
+    def start(self, start: Callable[[], subprocess.Popen[str]]) -> subprocess.Popen[str]:
+        with self._lock:
+            if self.cancelled:
+                raise Cancelled
+            proc = start()
+            self._running.add(proc)
+            return proc
+
+    def done(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._running.discard(proc)
+
+
+class ToolLog:
+    """One titled step of the log into which one or more child processes stream.
+
+    Their output streams live (in Actions inside a collapsed group, locally only when
+    verbose) and is kept; when the step fails it is shown again in full, outside any
+    group, so the reason is never hidden in a collapsed group.
+    """
+
+    def __init__(self, title: str, console: Console, cancel: Cancel | None = None) -> None:
+        self.title = title
+        self.console = console
+        self.cancel = cancel or Cancel()
+        self.lines: list[str] = []
+        self.live = console.actions or console.verbose
+        self._write: Callable[[str], None] = console.line
+
+    def __enter__(self) -> ToolLog:
+        self._group = self.console.group(self.title)
+        self._group.__enter__()
+        self._raw = self.console.raw()
+        self._write = self._raw.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._raw.__exit__(kind, exc, tb)
+        self._group.__exit__(kind, exc, tb)
+        if kind is not None and issubclass(kind, Cancelled):
+            self.console.line(f"-- {self.title}: called off")
+        elif kind is not None and not issubclass(kind, KeyboardInterrupt):
+            self.show_failure()
+        elif kind is None and not self.live:
+            self.console.line(f"-- {self.title}: ok")
+
+    def show_failure(self) -> None:
+        if self.live and not self.console.actions:
+            self.console.line(f"-- {self.title} failed; its output is above.")
+        else:  # in Actions the group is collapsed, and locally nothing was shown yet
+            self.console.line(f"-- {self.title} failed; its output:")
+            with self.console.raw() as write:
+                write("".join(self.lines))
+
+    def note(self, text: str) -> None:
+        """A line of our own, kept with the tools' output."""
+        self.lines.append(text + "\n")
+        if self.live:
+            self._write(text)
+
+    def run(self, args: Sequence[str], *, cwd: Path | str, env: Mapping[str, str]) -> int:
+        """Run a tool to its end; its exit code."""
+        child_env = {k: v for k, v in env.items() if k not in FORCING}
+        proc = self.cancel.start(
+            lambda: subprocess.Popen(
+                list(args),
+                cwd=cwd,
+                env={**child_env, **PLAIN},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Python tools write UTF-8 whatever the locale (a container's may be POSIX).
+                encoding="utf-8",
+                errors="replace",
+            )
         )
         assert proc.stdout is not None
         try:
             with proc.stdout:
                 for line in proc.stdout:
-                    lines.append(line)
-                    if live:
-                        write(line)
+                    self.lines.append(line)
+                    if self.live:
+                        self._write(line)
             code = proc.wait()
-        except BaseException:  # Ctrl-C, or the log could not be written: no orphan build
+        except BaseException:  # Ctrl-C, or the log could not be written: no orphan tool
             proc.kill()
             proc.wait()
             raise
-    output = "".join(lines)
-    if code != 0:
-        if live and not console.actions:
-            console.line(f"-- {title} failed (exit {code}); its output is above.")
-        else:  # in Actions the group is collapsed, and locally nothing was shown yet
-            console.line(f"-- {title} failed (exit {code}); its output:")
-            with console.raw() as write:
-                write(output)
-    elif not live:
-        console.line(f"-- {title}: ok")
-    return subprocess.CompletedProcess(list(args), code, output, None)
+        finally:
+            self.cancel.done(proc)
+        if self.cancel.cancelled:
+            raise Cancelled
+        return code

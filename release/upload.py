@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,10 @@ from .model import Action, Step
 from .settings import sanitize_url
 
 ATTEMPTS = 4
+# Files uploaded at once. An index spends most of an upload's time on its side (PyPI:
+# 0.5-1.5 s a file), so a few in parallel save most of the wait; few enough that no
+# index takes it for abuse.
+CONCURRENCY = 4
 UPLOAD_RATE = 256 * 1024  # bytes/s we still wait for: the timeouts scale with size
 CONNECT_TIMEOUT = 10.0
 UPLOAD_READ_TIMEOUT = 60.0  # one attempt: the index's time to answer, + size / UPLOAD_RATE
@@ -91,7 +96,8 @@ def upload_form(dist: Dist, attestations: Sequence[Path] = ()) -> list[tuple[str
     """The legacy upload API's form fields, as twine makes them."""
     from twine.package import PackageFile
 
-    package = PackageFile.from_filename(str(dist.path), comment=None)
+    package = dist.package or PackageFile.from_filename(str(dist.path), comment=None)
+    package.attestations = None
     if attestations:
         package.add_attestations([str(a) for a in attestations])
     fields: list[tuple[str, Any]] = []
@@ -123,6 +129,7 @@ class Uploader:
         read_index: Callable[[], IndexProject],
         console: Console,
         sleep: Callable[[float], None] = time.sleep,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self.url = repository_url
         self.where = sanitize_url(repository_url)
@@ -132,8 +139,7 @@ class Uploader:
         self.read_index = read_index
         self.console = console
         self.sleep = sleep
-        self.listed: dict[str, str | None] = {}  # the index's last listing, name -> sha256
-        self.unread = ""  # the error code when the index could not be read to check
+        self.concurrency = concurrency
 
     def _post(
         self, dist: Dist, attestations: Sequence[Path], read_timeout: float
@@ -155,17 +161,17 @@ class Uploader:
                 timeout=(CONNECT_TIMEOUT, read_timeout),
             )
 
-    def _landed(self, dist: Dist) -> bool:
+    def _landed(self, dist: Dist, seen: _Seen) -> bool:
         """After a failure: does the index now list the file, with our bytes?"""
         try:
-            self.listed = self.read_index().sha256s()
-            self.unread = ""
+            seen.listed = self.read_index().sha256s()
+            seen.unread = ""
         except PackageIndexError as exc:
-            self.listed, self.unread = {}, exc.code
+            seen.listed, seen.unread = {}, exc.code
             return False
-        if dist.filename not in self.listed:
+        if dist.filename not in seen.listed:
             return False
-        if self.listed[dist.filename] not in (None, dist.sha256):
+        if seen.listed[dist.filename] not in (None, dist.sha256):
             raise PackageIndexError(
                 "upload-conflict",
                 f"{self.where} now has a file named {dist.filename} with other content "
@@ -175,10 +181,49 @@ class Uploader:
             )
         return True
 
+    def upload_all(
+        self,
+        files: Sequence[tuple[Dist, Sequence[Path]]],
+        uploaded: Callable[[Dist], None],
+    ) -> None:
+        """Upload every file (with its attestations): the wheels side by side, at most
+        ``concurrency`` at once, then the sdist, only once every wheel is there (an
+        installer finding an sdist and no wheel would build from source).
+
+        After a failure no new upload starts; those under way finish, so each file's
+        state is known: ``uploaded`` was called for it, or the error names it.
+        """
+        failures: list[tuple[Dist, PackageIndexError]] = []
+        wheels = [f for f in files if f[0].kind == "wheel"]
+        for batch in (wheels, [f for f in files if f[0].kind != "wheel"]):
+            if failures or not batch:
+                continue
+            workers = min(self.concurrency, len(batch))
+            with ThreadPoolExecutor(workers, thread_name_prefix="upload") as pool:
+                running = {pool.submit(self.upload, dist, att): dist for dist, att in batch}
+                try:
+                    for future in as_completed(running):
+                        failed = future.exception()
+                        if isinstance(failed, PackageIndexError):
+                            failures.append((running[future], failed))
+                            for other in running:
+                                other.cancel()  # not started yet: left for the re-run
+                        else:
+                            future.result()  # an unexpected error ends the run as it is
+                            uploaded(running[future])
+                except BaseException:
+                    for other in running:
+                        other.cancel()
+                    raise
+        if failures:
+            order = {dist.filename: n for n, (dist, _) in enumerate(files)}
+            raise _failed_among(sorted(failures, key=lambda f: order[f[0].filename]))
+
     def upload(self, dist: Dist, attestations: Sequence[Path] = ()) -> None:
         """Upload ``dist``; raises PackageIndexError when the index does not end up with it."""
         scaled = dist.size / UPLOAD_RATE
         end = time.monotonic() + UPLOAD_DEADLINE + scaled
+        seen = _Seen()
         said = stopped = ""
         tries = 0
         while True:
@@ -214,7 +259,7 @@ class Uploader:
                         "already uploaded are kept).",
                     )
             # The body may have landed although the answer was a failure.
-            if self._landed(dist):
+            if self._landed(dist, seen):
                 self.console.line(
                     f"{dist.filename}: the index has it although the upload answered "
                     f"{said}; counted as uploaded"
@@ -232,13 +277,13 @@ class Uploader:
             "upload-failed",
             f"Uploading {dist.filename} to {self.where} failed {failed} (last: {said}), and "
             + (
-                f"the index could not be read to check whether it has it ({self.unread})"
-                if self.unread
+                f"the index could not be read to check whether it has it ({seen.unread})"
+                if seen.unread
                 else "the index does not list it"
             )
             + (f"; not retried further: {stopped}" if stopped else "")
             + ".",
-            self._where_things_are(dist)
+            self._where_things_are(dist, seen)
             + " Check {repository-url} and that the index is up, then re-run: files "
             "already uploaded are kept, and the re-run uploads the rest.",
         )
@@ -256,14 +301,14 @@ class Uploader:
             return f"the run's budget of {self.budget.total:.0f} s for waiting on retries is spent"
         return ""
 
-    def _where_things_are(self, dist: Dist) -> str:
+    def _where_things_are(self, dist: Dist, seen: _Seen) -> str:
         """Which of this version's files the index lists, as last read."""
         version = dist.version
-        if self.unread:
+        if seen.unread:
             return f"Whether the index has {dist.filename} is unknown: re-running settles it."
         listed = sorted(
             name
-            for name in self.listed
+            for name in seen.listed
             if (v := file_version(name)) is not None and _same_version(v, version)
         )
         if not listed:
@@ -293,6 +338,27 @@ class Uploader:
             "project, or used with a user other than '__token__' (PyPI API tokens need "
             "user __token__); with trusted publishing, check the publisher on the index.",
         )
+
+
+class _Seen:
+    """What one file's upload learnt of the index, for its error."""
+
+    def __init__(self) -> None:
+        self.listed: dict[str, str | None] = {}  # the index's last listing, name -> sha256
+        self.unread = ""  # the error code when the index could not be read to check
+
+
+def _failed_among(failures: list[tuple[Dist, PackageIndexError]]) -> PackageIndexError:
+    """The first file's failure (in upload order), naming the others that failed beside it."""
+    first = failures[0][1]
+    if len(failures) == 1:
+        return first
+    others = "; ".join(f"{dist.filename} ({exc.code})" for dist, exc in failures[1:])
+    return PackageIndexError(
+        first.code,
+        f"{first.message} Uploads of other files failed beside it: {others}.",
+        first.hint,
+    )
 
 
 def _same_version(a: str, b: str) -> bool:

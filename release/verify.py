@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Mapping, Sequence
+import io
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -12,14 +13,28 @@ from packaging.version import InvalidVersion, Version
 from .dists import Dist, file_version
 from .errors import DistributionError
 from .gha import Console
-from .proc import run
 
 
-def _same(a: str, b: Version) -> bool:
+def _parsed(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def _same(a: str, b: Version | None) -> bool:
     try:
         return Version(a) == b
     except InvalidVersion:
         return False
+
+
+def _versions_of(dist: Dist) -> str:
+    """A file and its version; both versions when its name and its metadata disagree."""
+    named = file_version(dist.filename)
+    if named is not None and named != dist.version and not _same(named, _parsed(dist.version)):
+        return f"{dist.filename} (version {named} in its name, {dist.version} in its metadata)"
+    return f"{dist.filename} (version {dist.version})"
 
 
 def check(
@@ -57,12 +72,13 @@ def check(
         if not _same(d.version, version) or not _same(file_version(d.filename) or "", version)
     ]
     if mismatched:
-        listing = ", ".join(f"{d.filename} (version {d.version})" for d in mismatched)
+        listing = ", ".join(_versions_of(d) for d in mismatched)
         if built:
+            made = sorted({d.version for d in mismatched if not _same(d.version, version)})
             raise DistributionError(
                 "dist-version-mismatch",
-                f"The build made version {mismatched[0].version}, but tag '{tag}' is "
-                f"version {version}: {listing}.",
+                f"The build made version {', '.join(made) or 'files named for another'}, but "
+                f"tag '{tag}' is version {version}: {listing}.",
                 f"Set the project's version to {version} before tagging (or, with "
                 "setuptools-scm or hatch-vcs, make sure the tag is on the checked-out "
                 "commit and the checkout has its tags: fetch-depth: 0).",
@@ -90,21 +106,71 @@ def check(
         )
 
 
-def twine_check(
-    dists: Sequence[Dist], *, cwd: Path, env: Mapping[str, str], console: Console
-) -> None:
+# docutils' report lines, reworded as twine check words them ("line 3: Warning: ...").
+_REPORT = re.compile(
+    r"^<string>:(?P<line>\d*): \((?P<level>DEBUG|INFO|WARNING|ERROR|SEVERE)/\d*\) "
+    r"(?P<message>.*)",
+    re.DOTALL | re.MULTILINE,
+)
+
+
+class _Reports(io.StringIO):
+    def write(self, text: str) -> int:
+        if found := _REPORT.search(text):
+            level = found["level"].capitalize()
+            text = f"line {found['line']}: {level}: {found['message'].rstrip()}\n"
+        return super().write(text)
+
+
+def metadata_problems(dist: Dist) -> list[str]:
+    """What ``twine check --strict`` finds wrong with a file's long description.
+
+    The same checks as twine's (twine/commands/check.py), on the metadata read once
+    in ``read_dist`` instead of a second process reading every file again.
+    """
+    import email.message
+
+    assert dist.package is not None
+    metadata = dist.package.metadata_dictionary()
+    problems = []
+    content_type = metadata.get("description_content_type")
+    if content_type is None:
+        problems.append("`long_description_content_type` missing. defaulting to `text/x-rst`.")
+        content_type = "text/x-rst"
+    header = email.message.EmailMessage()
+    header["content-type"] = content_type
+    kind, params = header.get_content_type(), dict(header["content-type"].params)
+    description = metadata.get("description")
+    if not description or description.rstrip() == "UNKNOWN":
+        problems.append("`long_description` missing.")
+    elif kind not in ("text/plain", "text/markdown"):  # those two always render
+        import readme_renderer.rst  # docutils: only for reStructuredText
+
+        reports = _Reports()
+        if readme_renderer.rst.render(description, stream=reports, **params) is None:
+            problems.append(
+                "`long_description` has syntax errors in markup and would not be rendered "
+                "on PyPI: " + "; ".join(reports.getvalue().strip().splitlines())
+            )
+    return problems
+
+
+def twine_check(dists: Sequence[Dist], *, console: Console) -> None:
     """``twine check --strict``: the long description renders, metadata is complete."""
-    proc = run(
-        [sys.executable, "-m", "twine", "check", "--strict", *(str(d.path) for d in dists)],
-        cwd=cwd,
-        env=env,
-        title="twine check --strict",
-        console=console,
-    )
-    if proc.returncode != 0:
+    failed: dict[str, list[str]] = {}  # the problems -> the files that have them
+    with console.group("twine check --strict"):
+        for dist in dists:
+            problems = metadata_problems(dist)
+            console.line(f"Checking {dist.filename}: {'FAILED' if problems else 'PASSED'}")
+            for problem in problems:
+                console.line(f"  {problem}")
+            if problems:
+                failed.setdefault(" ".join(problems), []).append(dist.filename)
+    if failed:
         raise DistributionError(
             "twine-check-failed",
-            "twine check --strict failed: the index would reject or mis-render the metadata.",
-            "Fix what the log above names (often the README's markup or a missing "
+            "twine check --strict failed: the index would reject or mis-render the metadata. "
+            + " ".join(f"{', '.join(files)}: {problems}" for problems, files in failed.items()),
+            "Fix what it names (often the README's markup or a missing "
             "long_description_content_type), or set {verify-metadata=false}.",
         )

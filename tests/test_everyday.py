@@ -32,7 +32,7 @@ from release.errors import GitError
 from release.gha import Console
 from release.gitrepo import parse_status
 from release.model import Action, Plan, Result, Step
-from release.proc import run as run_tool
+from release.proc import Cancel, Cancelled, ToolLog
 from release.report import summary_text
 
 # --- helpers -----------------------------------------------------------------------------
@@ -262,12 +262,13 @@ def test_failed_build_then_fixed_build(make_project, pypiserver: Index, action) 
     failed = action.run(env)
     assert failed.code == 1
     assert the_error(unfenced(failed.out), "build-failed")[1] == (
-        "Building the sdist and wheel failed (python -m build exited 1)."
+        "Building the wheel (from the sdist) failed: the build backend exited 1 in "
+        "build_wheel: the wheel cannot be built: BROKEN."
     )
     assert "\x1b" not in failed.out
     # Streamed inside the group, fenced from workflow commands; then in full after it.
     body, after = group(failed.out, "Build sdist and wheel")
-    assert "-- Build sdist and wheel failed (exit 1); its output:" in after
+    assert "-- Build sdist and wheel failed; its output:" in after
     for part in (body, after):
         assert "colour FORCE_COLOR=unset" in part
         assert all(f"noisy line {i:03d}\n" in part for i in range(1, 201))
@@ -600,6 +601,8 @@ def test_cli_hints_name_flags(make_project, cli) -> None:
 
 
 def test_boolish_values_fail(make_project, pypiserver: Index, cli, action) -> None:
+    """The parse is unit-tested in test_settings.py; only a run shows argparse's refusal
+    on the command line, and the action's as an annotation with its title, code and hint."""
     project = make_project("flit")
     tag = project.release("1.0.0")
     run = cli(project.path, "--dry-run=yes", "--tag", tag, index=pypiserver)
@@ -673,10 +676,8 @@ def test_tool_output_streams_live() -> None:
     log = Clocked()
     console = Console(actions=True, stream=log)
     env = {"PATH": os.environ["PATH"]}
-    proc = run_tool(
-        [sys.executable, "-c", CHILD], cwd=Path.cwd(), env=env, title="T", console=console
-    )
-    assert proc.returncode == 0
+    with ToolLog("T", console) as tool:
+        assert tool.run([sys.executable, "-c", CHILD], cwd=Path.cwd(), env=env) == 0
     first = next(t for t, text in log.times if text == "first\n")
     second = next(t for t, text in log.times if text == "second\n")
     assert second - first > 0.4, "the first line was held back until the tool ended"
@@ -686,42 +687,79 @@ def test_tool_output_streams_live() -> None:
     assert lines[2:] == ["first", "second", f"::{lines[1].rsplit('::', 1)[1]}::", "::endgroup::"]
 
 
+def failing_step(console: Console, scripts: list[str], env: dict[str, str], note: str = "") -> None:
+    """One step of the log running each script as a tool, then failing."""
+    with ToolLog("T", console) as tool:
+        if note:
+            tool.note(note)
+        for script in scripts:
+            tool.run([sys.executable, "-c", script], cwd=Path.cwd(), env=env)
+        raise RuntimeError("the step fails")
+
+
 def test_tool_output_is_utf8_and_shown_once_when_verbose_in_a_terminal() -> None:
     log = io.StringIO()
     console = Console(actions=False, verbose=True, stream=log)
     env = {"PATH": os.environ["PATH"], "LC_ALL": "C", "PYTHONIOENCODING": "utf-8"}
     script = "print('café ✓'); raise SystemExit(3)"
-    proc = run_tool(
-        [sys.executable, "-c", script], cwd=Path.cwd(), env=env, title="T", console=console
-    )
-    assert proc.returncode == 3
-    assert log.getvalue() == "-- T\ncafé ✓\n-- T failed (exit 3); its output is above.\n"
+    with pytest.raises(RuntimeError):
+        failing_step(console, [script], env)
+    assert log.getvalue() == "-- T\ncafé ✓\n-- T failed; its output is above.\n"
 
 
-def test_an_interrupted_tool_is_stopped() -> None:
+def test_a_failed_step_shows_every_tools_output_after_the_group() -> None:
+    log = io.StringIO()
+    console = Console(actions=True, stream=log)
+    env = {"PATH": os.environ["PATH"]}
+    with pytest.raises(RuntimeError):
+        failing_step(console, ["print('one')", "print('two')"], env, note="step one")
+    after = log.getvalue().split("::endgroup::\n", 1)[1]
+    assert after.startswith("-- T failed; its output:\n::stop-commands::")
+    assert "\nstep one\none\ntwo\n::" in after
+
+
+def started_then(action: str) -> tuple[Console, list[int], Cancel]:
+    """A console that, when the tool says its pid, interrupts or calls the tool off."""
     pids: list[int] = []
+    cancel = Cancel()
 
-    class Interrupting(io.StringIO):
+    class Reacting(io.StringIO):
         def write(self, text: str) -> int:
             if text.startswith("pid "):
                 pids.append(int(text.split()[1]))
-                raise KeyboardInterrupt
+                if action == "interrupt":
+                    raise KeyboardInterrupt
+                cancel.cancel()
             return super().write(text)
 
-    console = Console(actions=False, verbose=True, stream=Interrupting())
-    script = "import os, time; print('pid', os.getpid(), flush=True); time.sleep(60)"
+    return Console(actions=False, verbose=True, stream=Reacting()), pids, cancel
+
+
+SLEEPER = "import os, time; print('pid', os.getpid(), flush=True); time.sleep(60)"
+
+
+@pytest.mark.parametrize(
+    ("action", "raised"), [("interrupt", KeyboardInterrupt), ("cancel", Cancelled)]
+)
+def test_an_interrupted_or_called_off_tool_is_stopped(action: str, raised: type) -> None:
+    console, pids, cancel = started_then(action)
     started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        run_tool(
-            [sys.executable, "-c", script],
-            cwd=Path.cwd(),
-            env={"PATH": os.environ["PATH"]},
-            title="T",
-            console=console,
-        )
+    with pytest.raises(raised), ToolLog("T", console, cancel) as tool:
+        tool.run([sys.executable, "-c", SLEEPER], cwd=Path.cwd(), env={"PATH": os.environ["PATH"]})
     assert time.monotonic() - started < 30
     with pytest.raises(ProcessLookupError):  # killed, and reaped
         os.kill(pids[0], 0)
+    shown = console.stream.getvalue()  # type: ignore[attr-defined]
+    assert shown.endswith("-- T: called off\n" if action == "cancel" else "\n")
+    assert "failed" not in shown
+
+
+def test_a_called_off_log_starts_no_tool() -> None:
+    cancel = Cancel()
+    cancel.cancel()
+    console = Console(actions=False, stream=io.StringIO())
+    with pytest.raises(Cancelled), ToolLog("T", console, cancel) as tool:
+        tool.run([sys.executable, "-c", "raise SystemExit(9)"], cwd=Path.cwd(), env={})
 
 
 def long_plan(names: list[str]) -> Result:

@@ -84,9 +84,12 @@ def converges(action, project: Project, tag: str, index: Index) -> Run:
 
 
 def refused_early(run: Run, index: Index) -> None:
-    """Refused before the build, with nothing uploaded and nothing published."""
+    """Refused on the index's answer, with nothing uploaded and nothing published: the
+    build that ran alongside the read is called off (or, when the read was slower, its
+    files are never checked or used)."""
     assert run.code == 1
-    assert "Build sdist and wheel" not in run.out
+    assert "::group::twine check" not in run.out
+    assert "Build sdist and wheel: ok" not in run.out
     assert index.files() == {}
     assert run.outputs == {}  # no plan, so no outputs
     assert run.summary.startswith("### ❌ Package index error\n")
@@ -334,7 +337,7 @@ def test_page_dripped_one_byte_at_a_time(
         "arrive within 3 s.",
         UNUSABLE_HINT,
     )
-    assert "Build sdist and wheel" not in run.out
+    assert "::group::twine check" not in run.out
     assert pypiserver.files() == before
     assert took < 30
     converges(action, project, tag, pypiserver)

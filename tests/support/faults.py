@@ -252,6 +252,48 @@ def delay(seconds: float) -> Fault:
     return _Delay(seconds)
 
 
+class _Gathering:
+    """Requests held by one gather() fault, shared by its handler threads."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.arrived = 0
+        self.changed = threading.Condition()
+
+
+@dataclass(frozen=True)
+class _Gather(Fault):
+    name: ClassVar[str] = "gather"
+    gathering: _Gathering
+    timeout: float
+    then: Fault | None
+
+    @property
+    def default_times(self) -> int | None:
+        return self.gathering.count
+
+    def apply(self, h: _Handler) -> None:
+        g = self.gathering
+        with g.changed:
+            g.arrived += 1
+            g.changed.notify_all()
+            met = g.changed.wait_for(lambda: g.arrived >= g.count, timeout=self.timeout)
+        if not met:
+            text = f"only {g.arrived} of {g.count} requests were in flight together\n"
+            h.respond(504, "Not Gathered", (), text.encode())
+        elif self.then is not None:
+            self.then.apply(h)
+        elif (resp := h.forward()) is not None:
+            h.relay(resp)
+
+
+def gather(count: int, timeout: float = 30.0, *, then: Fault | None = None) -> Fault:
+    """Hold each request until `count` have arrived, then forward them all (or apply
+    `then` to each); a client that never has `count` in flight at once gets 504 after
+    `timeout` seconds. One gather() added under several rules gathers across them."""
+    return _Gather(_Gathering(count), timeout, then)
+
+
 @dataclass(frozen=True)
 class _Drip(Fault):
     name: ClassVar[str] = "drip"

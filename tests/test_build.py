@@ -1,0 +1,175 @@
+"""The build with `build`'s Python API: sdist, then the wheel from it, in one isolated
+environment when their requirements agree; and the index read that runs alongside it,
+whose refusal calls the build off."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+from support.projects import Project
+
+from release.build import build
+from release.dists import read_dist
+from release.errors import DistributionError, PackageIndexError
+from release.gha import Console
+from release.pipeline import alongside
+from release.proc import ToolLog
+
+SLEEPER = "import time; print('started', flush=True); time.sleep(60)"
+
+WHEEL_NEEDS_A_FILE = """
+import os
+
+from flit_core.buildapi import *  # noqa: F403
+from flit_core.buildapi import build_wheel as flit_build_wheel
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    if not os.path.exists("local-only.txt"):
+        raise SystemExit("local-only.txt is missing")
+    return flit_build_wheel(wheel_directory, config_settings, metadata_directory)
+"""
+
+# An in-tree backend: flit_core's, asking for one more package to make the sdist only.
+SDIST_EXTRA = """
+from flit_core.buildapi import *  # noqa: F403
+
+
+def get_requires_for_build_sdist(config_settings=None):
+    return ["packaging"]
+"""
+
+
+def env(uv_cache: Path) -> dict[str, str]:
+    # The machine's own (proxy and certificate settings reach PyPI), as a run gets it.
+    return {**os.environ, "UV_CACHE_DIR": str(uv_cache)}
+
+
+def built(project: Project, outdir: Path, uv_cache: Path) -> str:
+    log = io.StringIO()
+    build(
+        project.path,
+        outdir,
+        source_date_epoch="1700000000",
+        env=env(uv_cache),
+        console=Console(actions=False, verbose=True, stream=log),
+    )
+    return log.getvalue()
+
+
+def test_sdist_and_wheel_in_one_environment(make_project, uv_cache: Path, tmp_path: Path) -> None:
+    project = make_project("hatchling")
+    log = built(project, tmp_path / "out", uv_cache)
+    assert log.count("\nInstalling hatchling") == 1
+    assert "Building the wheel from the sdist, in the same environment\n" in log
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert [f.rsplit(".", 1)[-1] for f in files] == ["whl", "gz"]
+    wheel, sdist = (read_dist(tmp_path / "out" / f) for f in files)
+    assert (wheel.name, wheel.version) == (sdist.name, sdist.version)
+
+
+def in_tree_backend(project: Project, code: str) -> Project:
+    """The project built by ``code`` (in _build/backend.py, shipped in the sdist)."""
+    (project.path / "_build").mkdir()
+    (project.path / "_build" / "backend.py").write_text(code)
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'build-backend = "flit_core.buildapi"',
+            'build-backend = "backend"\nbackend-path = ["_build"]',
+        )
+        + '\n[tool.flit.sdist]\ninclude = ["_build/"]\n'
+    )
+    project.commit("an in-tree backend")
+    return project
+
+
+def test_the_wheel_gets_its_own_environment_when_the_sdist_asked_for_more(
+    make_project, uv_cache: Path, tmp_path: Path
+) -> None:
+    project = in_tree_backend(make_project("flit"), SDIST_EXTRA)
+    log = built(project, tmp_path / "out", uv_cache)
+    assert "Installing packaging\n" in log  # for the sdist only
+    assert "Building the wheel from the sdist, in a fresh environment\n" in log
+    assert log.count("\nInstalling flit_core") == 2
+    assert len(list((tmp_path / "out").iterdir())) == 2
+
+
+def test_the_wheel_failing_after_the_sdist_is_named(
+    make_project, uv_cache: Path, tmp_path: Path
+) -> None:
+    """The sdist lacks a file the wheel needs: the error says which build failed."""
+    project = in_tree_backend(make_project("flit"), WHEEL_NEEDS_A_FILE)
+    (project.path / "local-only.txt").write_text("left out of the sdist\n")
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + 'exclude = ["local-only.txt"]\n')
+    project.commit("a wheel that cannot be built from the sdist")
+    with pytest.raises(DistributionError) as info:
+        built(project, tmp_path / "out", uv_cache)
+    assert (info.value.code, info.value.message) == (
+        "build-failed",
+        "Building the wheel (from the sdist) failed: the build backend exited 1 in "
+        "build_wheel: local-only.txt is missing.",
+    )
+
+
+# --- the index read alongside the build ---------------------------------------------------
+
+
+def refuse(_ctx: object, name: str, _version: Version) -> None:
+    raise PackageIndexError("index-refused", f"the index refuses {name}", "")
+
+
+def sleeper(console: Console, cancel) -> None:  # type: ignore[no-untyped-def]
+    with ToolLog("Build", console, cancel) as log:
+        log.run([sys.executable, "-c", SLEEPER], cwd=Path.cwd(), env={"PATH": os.environ["PATH"]})
+
+
+def test_the_index_refusing_calls_the_build_off() -> None:
+    out = io.StringIO()
+    console = Console(actions=False, verbose=True, stream=out)
+    with (
+        pytest.raises(PackageIndexError) as info,
+        alongside(refuse, None, "demo", Version("1")) as (_, cancel),
+    ):  # type: ignore[arg-type]
+        sleeper(console, cancel)  # 60 s unless called off
+    assert info.value.message == "the index refuses demo"
+    assert out.getvalue().endswith("-- Build: called off\n")
+
+
+def build_fails(read, name: str = "demo", before=lambda: None) -> None:  # type: ignore[no-untyped-def]
+    with alongside(read, None, name, Version("1")):  # type: ignore[arg-type]
+        before()
+        raise DistributionError("build-failed", "the build failed", "")
+
+
+def test_a_build_error_stands_when_the_index_answers() -> None:
+    def fine(_ctx: object, name: str, _version: Version) -> str:
+        return name
+
+    with pytest.raises(DistributionError):
+        build_fails(fine)
+
+
+def test_the_index_error_wins_over_a_build_error() -> None:
+    """Both failed: the version is refused whatever the build did, so that is said."""
+    build_failed = threading.Event()
+
+    def late_refusal(_ctx: object, name: str, _version: Version) -> None:
+        assert build_failed.wait(30)
+        refuse(_ctx, name, _version)
+
+    with pytest.raises(PackageIndexError):
+        build_fails(late_refusal, before=build_failed.set)
+
+
+def test_without_a_name_the_index_is_read_after_the_build() -> None:
+    with alongside(refuse, None, None, Version("1")) as (early, cancel):  # type: ignore[arg-type]
+        assert early is None
+        assert not cancel.cancelled

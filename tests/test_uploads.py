@@ -1,0 +1,190 @@
+"""Uploads run side by side: the wheels a few at a time, then the sdist; one failing file
+leaves every other file's state known, and the deadlines still hold.
+
+Real pypiserver behind the fault proxy; prebuilt files (build: false), so no build runs
+after the first dry run that makes them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from conftest import Index
+from support.faults import ALWAYS, Exchange, Fault, FaultProxy, gather, hang, status
+from support.faults import _Handler as Handler
+from support.output import the_error
+from support.projects import Project
+
+from release import upload
+from release.dists import sha256_of
+
+PLATFORMS = ("manylinux_2_17_x86_64", "manylinux_2_17_aarch64", "musllinux_1_2_x86_64", "win_amd64")
+SDIST = "flit_sample-1.0.0.tar.gz"
+
+
+def prebuilt(action, project: Project, index: Index) -> tuple[str, list[str]]:
+    """The tag, and the names of five wheels and an sdist in dist/: the project's own
+    wheel and four more, each with its own bytes, as a build matrix would leave them."""
+    tag = project.release("1.0.0")
+    assert action(project, tag, index, dry_run="true").code == 0
+    dist = project.path / "dist"
+    (universal,) = dist.glob("*.whl")
+    wheels = [universal.name]
+    for platform in PLATFORMS:
+        name = universal.name.replace("-any.whl", f"-{platform}.whl")
+        shutil.copy(universal, dist / name)
+        with zipfile.ZipFile(dist / name, "a") as zf:
+            zf.comment = platform.encode()  # other bytes, same contents
+        wheels.append(name)
+    return tag, sorted(wheels)
+
+
+def via(proxy: FaultProxy, index: Index) -> dict[str, str]:
+    return {"repository_url": proxy.url_for(index.upload_url), "build": "false"}
+
+
+def posts(log: list[Exchange]) -> list[Exchange]:
+    return [e for e in log if e.method == "POST"]
+
+
+@dataclass(frozen=True)
+class _Arrival(Fault):
+    """Forward as usual, noting which uploads had been answered when this one arrived."""
+
+    name: ClassVar[str] = "arrival"
+    seen: list[list[Exchange]] = field(default_factory=list)
+
+    def apply(self, h: Handler) -> None:
+        self.seen.append(posts(h.proxy.log))
+        resp = h.forward()
+        if resp is not None:
+            h.relay(resp)
+
+
+def test_wheels_go_side_by_side_then_the_sdist(
+    make_project, pypiserver: Index, proxy: FaultProxy, action
+) -> None:
+    project = make_project("flit")
+    tag, wheels = prebuilt(action, project, pypiserver)
+    # Four wheel uploads are held until all four are in flight together: a client that
+    # uploads one at a time gets 504 for the first of them.
+    together = proxy.add(gather(upload.CONCURRENCY, timeout=20), method="POST", body='.whl"')
+    arrival = _Arrival()
+    proxy.add(arrival, method="POST", body='.tar.gz"')
+    run = action(project, tag, pypiserver, **via(proxy, pypiserver))
+    assert run.code == 0, run.out
+    assert together.fired == upload.CONCURRENCY
+    assert [e.status for e in posts(proxy.log)] == [200] * 6
+    # The sdist went only once every wheel was on the index.
+    (seen,) = arrival.seen
+    assert len(seen) == len(wheels)
+    assert all(e.status == 200 for e in seen)
+    assert sorted(pypiserver.files()) == sorted([*wheels, SDIST])
+    assert run.summary.count("| uploaded |") == 6
+
+
+def test_one_failing_wheel_leaves_the_others_state_known(
+    make_project, pypiserver: Index, proxy: FaultProxy, action
+) -> None:
+    project = make_project("flit")
+    tag, wheels = prebuilt(action, project, pypiserver)
+    bad = wheels[2]
+    proxy.add(status(400, "Invalid platform (injected)"), method="POST", body=bad, times=ALWAYS)
+    run = action(project, tag, pypiserver, **via(proxy, pypiserver))
+    assert run.code == 1
+    assert the_error(run.out, "upload-refused")[1:] == (
+        f"{proxy.url_for(pypiserver.upload_url)} refused {bad} (HTTP 400 Invalid platform "
+        "(injected)).",
+        "The reason is the index's own; fix what it names and re-run (files already "
+        "uploaded are kept).",
+    )
+    files = pypiserver.files()
+    assert bad not in files
+    assert SDIST not in files  # no sdist while a wheel is missing
+    # The wheels under way when it failed finished; those not started were left for the
+    # re-run. Whichever they were, the log and the summary say so file by file.
+    uploaded = sorted(files)
+    assert uploaded, "the other wheels went side by side with the failing one"
+    assert set(uploaded) <= set(wheels)
+    for name in wheels:
+        said = f"{name}: uploaded" in run.out
+        assert said == (name in files), name
+    assert run.summary.count("| uploaded |") == len(uploaded)
+    for name, sha in files.items():
+        assert sha == sha256_of(project.path / "dist" / name)
+
+    rerun = action(project, tag, pypiserver, build="false")
+    assert rerun.code == 0, rerun.out
+    assert sorted(pypiserver.files()) == sorted([*wheels, SDIST])
+    for name in uploaded:
+        assert f"{name}: already on the index, not uploaded" in rerun.out
+
+
+def test_two_failing_wheels_are_named_in_upload_order(
+    make_project, pypiserver: Index, proxy: FaultProxy, action
+) -> None:
+    project = make_project("flit")
+    tag, wheels = prebuilt(action, project, pypiserver)
+    first, second = wheels[1], wheels[3]
+    # Held together, so both are under way when either fails, whatever the scheduling.
+    both = gather(2, timeout=20, then=status(400, "Refused (injected)"))
+    for name in (first, second):
+        proxy.add(both, method="POST", body=name, times=1)
+    run = action(project, tag, pypiserver, **via(proxy, pypiserver))
+    assert run.code == 1
+    where = proxy.url_for(pypiserver.upload_url)
+    assert the_error(run.out, "upload-refused")[1] == (
+        f"{where} refused {first} (HTTP 400 Refused (injected)). Uploads of other files "
+        f"failed beside it: {second} (upload-refused)."
+    )
+    assert first not in pypiserver.files()
+    assert second not in pypiserver.files()
+
+
+def test_a_hung_upload_still_meets_its_deadline_while_the_others_go_on(
+    make_project, pypiserver: Index, proxy: FaultProxy, action, monkeypatch
+) -> None:
+    monkeypatch.setattr(upload, "UPLOAD_READ_TIMEOUT", 2.0)
+    monkeypatch.setattr(upload, "UPLOAD_DEADLINE", 6.0)
+    monkeypatch.setattr(upload, "MIN_ATTEMPT", 1.0)
+    project = make_project("flit")
+    tag, wheels = prebuilt(action, project, pypiserver)
+    stuck = wheels[0]
+    rule = proxy.add(hang(300), method="POST", body=stuck, times=ALWAYS)
+    start = time.monotonic()
+    run = action(project, tag, pypiserver, **via(proxy, pypiserver))
+    took = time.monotonic() - start
+    assert run.code == 1
+    message = the_error(run.out, "upload-failed")[1]
+    assert message == (
+        f"Uploading {stuck} to {proxy.url_for(pypiserver.upload_url)} failed 2 times (last: "
+        "ReadTimeout, no answer within 2 s), and the index does not list it; not retried "
+        "further: no time is left for another attempt within this file's deadline."
+    )
+    assert rule.fired == 2
+    assert took < 60  # the hang's 300 s were not waited for
+    # Every other wheel went while the stuck one waited; the sdist did not.
+    assert sorted(pypiserver.files()) == sorted(w for w in wheels if w != stuck)
+
+
+def test_form_is_made_from_the_one_read(tmp_path: Path) -> None:
+    """The upload form's digests are those read_dist computed: the file is not hashed
+    again (a 300 MiB wheel is read once for its digests, once to send it)."""
+    from release.dists import read_dist
+
+    path = tmp_path / "demo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(
+            "demo-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n"
+        )
+    dist = read_dist(path)
+    path.write_bytes(b"changed after reading")  # a second read would see this
+    form = dict(upload.upload_form(dist))
+    assert form["sha256_digest"] == dist.sha256
+    assert form["name"] == "demo"
+    assert form["version"] == "1.0"
