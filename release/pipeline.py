@@ -32,6 +32,7 @@ from .paths import confine
 from .proc import Cancel
 from .report import report
 from .settings import Settings, sanitize_url
+from .simple import IndexProject
 from .upload import Uploader, confirm, decide
 from .verify import check, twine_check
 from .versions import Gate, gate, parse_tag
@@ -144,7 +145,7 @@ def workspace_root(ctx: Context, checkout: Checkout) -> Path:
     return s.workspace or checkout.root or s.working_directory.resolve()
 
 
-def read_index(ctx: Context, name: str, version: Version) -> tuple[idx.IndexProject, Gate]:
+def read_index(ctx: Context, name: str, version: Version) -> tuple[IndexProject, Gate]:
     """What the index has, and the version gate's verdict on it."""
     s = ctx.settings
     project = idx.read_project(ctx.session, s.index_url, name)
@@ -265,7 +266,7 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
     """Upload what is missing, confirm the index serves it all, then the GitHub Release."""
     s = ctx.settings
 
-    def fresh() -> idx.IndexProject:
+    def fresh() -> IndexProject:
         return idx.read_project(ctx.session, s.index_url, plan.project, fresh=True)
 
     regate(ctx, plan, fresh())
@@ -317,7 +318,7 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
         github_release(ctx, plan, result)
 
 
-def regate(ctx: Context, plan: Plan, project: idx.IndexProject) -> None:
+def regate(ctx: Context, plan: Plan, project: IndexProject) -> None:
     """The index may have moved while this run built: gate again on a fresh read."""
     s = ctx.settings
     idx.check_status(project, s.index_url)
@@ -403,7 +404,7 @@ def attest_files(
 def confirm_provenance(
     ctx: Context,
     plan: Plan,
-    project: idx.IndexProject,
+    project: IndexProject,
     signed: Signed,
     result: Result,
 ) -> None:
@@ -415,7 +416,7 @@ def confirm_provenance(
     for step in plan.steps:
         name = step.dist.filename
         entry = listed.get(name)
-        url = entry.package.provenance_url if entry and entry.package else None
+        url = entry.provenance_url if entry else None
         if name not in signed.files:
             continue
         if not url:

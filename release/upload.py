@@ -22,9 +22,10 @@ from .dists import Dist, file_version, same_contents, sha256_of
 from .errors import PackageIndexError, VersionError
 from .gha import Console
 from .http import MAX_RETRY_AFTER, USER_AGENT, backoff, budget_of, printable, retry_after
-from .index import REFUSED_STATUS, IndexProject, download
+from .index import download
 from .model import Action, Step
 from .settings import sanitize_url
+from .simple import REFUSED_STATUS, IndexProject
 
 ATTEMPTS = 4
 # Files uploaded at once. An index spends most of an upload's time on its side (PyPI:

@@ -227,23 +227,22 @@ def _serve(body: bytes) -> tuple[Any, str]:
 def test_pipeline_confirms_the_index_provenance(config: Any, tmp_path: Path, right: bool) -> None:
     """After the upload, the provenance the index lists for a file (PEP 740's
     ``provenance`` URL) is fetched and verified against the file and the publisher."""
-    import types
 
     from packaging.version import Version
 
     from release import pipeline
     from release.dists import read_dist
     from release.http import make_session
-    from release.index import IndexFile, IndexProject
     from release.model import Action, Plan, Result, Step
     from release.pipeline import Context
+    from release.simple import IndexFile, IndexProject
 
     dist = read_dist(RECORDED / "pypi_attestations-0.0.19.tar.gz")
     server, url = _serve((RECORDED / "pypi_attestations-0.0.19.tar.gz.provenance").read_bytes())
     try:
         listed = IndexFile(
             dist.filename, "unused", dist.sha256, False, "0.0.19",
-            package=types.SimpleNamespace(provenance_url=url),  # type: ignore[arg-type]
+            provenance_url=url,
         )  # fmt: skip
         plan = Plan(
             project="pypi-attestations",
