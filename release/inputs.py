@@ -2,7 +2,8 @@
 test against action.yml all come from ``INPUTS``.
 
 Adding an input is one entry here plus its copy in action.yml (a test keeps the two
-equal), and a field in ``Settings``.
+equal); the code reads it as ``settings.inputs["name"]``, or, where it is used in more
+than one place, gets a typed field in ``Settings`` of the same name.
 """
 
 from __future__ import annotations

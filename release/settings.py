@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -123,6 +124,9 @@ class Settings:
     github_write_interval: float
     # The environment for child processes, with every secret removed.
     child_env: Mapping[str, str] = dataclasses.field(repr=False)
+    # Every input's value by its Python name (secrets left out), as read from the
+    # table: an input the code reads only in one place needs no field of its own.
+    inputs: Mapping[str, object] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def actions(self) -> bool:
@@ -172,6 +176,10 @@ class Settings:
         summary = env.get("GITHUB_STEP_SUMMARY", "")
         workspace = env.get("GITHUB_WORKSPACE", "") if front == "action" else ""
         secrets = secret_values(env)
+        hidden = {i.dest for i in inputs.SECRET_INPUTS}
+        given = {k: x for k, x in values.items() if k not in hidden}
+        typed = {f.name for f in dataclasses.fields(cls)}
+        v = {k: x for k, x in v.items() if k in typed}
         settings = cls(
             front=front,
             prog=prog,
@@ -195,6 +203,7 @@ class Settings:
             sigstore_trust_config=Path(trust) if (trust := env.get(TRUST_CONFIG_VAR)) else None,
             github_write_interval=float(env.get("RELEASE_GITHUB_WRITE_INTERVAL", "1") or 0),
             child_env=child_environment(env, secrets),
+            inputs=types.MappingProxyType(given),
             **v,  # type: ignore[arg-type]
         )
         settings.validate()

@@ -22,6 +22,32 @@ def test_the_table_is_action_yml() -> None:
         assert declared[spec.name].get("required", False) is False, spec.name
 
 
+def test_a_new_input_is_one_table_entry(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Adding an input: its entry in the table (and its copy in action.yml, which the test
+    above checks). Both doors read it, with its default, and the code finds it in
+    ``Settings.inputs``; secrets never appear there."""
+    from release import inputs
+
+    made_up = inputs.Input("made-up", "A made-up input.", default="plain", kind="str")
+    flag = inputs.Input("made-up-flag", "A made-up switch.", default="false", kind="bool")
+    monkeypatch.setattr(inputs, "INPUTS", (*inputs.INPUTS, made_up, flag))
+    env = {
+        "PATH": "/usr/bin",
+        "INPUT_PASSWORD": "pypi-secret-value-0123456789",
+        "TWINE_PASSWORD": "pypi-secret-value-0123456789",
+        "GITHUB_REF": "refs/tags/v1.0.0",
+        "INPUT_GITHUB-RELEASE": "false",
+    }
+    action = Settings.from_action_env(
+        {**env, "INPUT_MADE-UP": "given", "INPUT_WORKING-DIRECTORY": str(tmp_path)}
+    )
+    assert (action.inputs["made_up"], action.inputs["made_up_flag"]) == ("given", False)
+    assert "password" not in action.inputs
+    cli = Settings.from_args(["-C", str(tmp_path), "--tag", "v1.0.0", "--made-up-flag"], env)
+    assert (cli.inputs["made_up"], cli.inputs["made_up_flag"]) == ("plain", True)
+    assert "pypi-secret-value-0123456789" not in repr(cli) + repr(dict(cli.inputs))
+
+
 def test_every_input_has_a_flag_but_the_secrets() -> None:
     flags = {o for a in build_parser()._actions for o in a.option_strings}
     for spec in INPUTS:
