@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,6 +157,11 @@ def test_setuptools_scm_in_a_checkout_of_another_uid(
     engine, make_project, devpi: Index, tmp_path: Path
 ) -> None:
     project = make_project("scm")
+    # Named by no MANIFEST.in: only setuptools-scm's git file finder puts it in the sdist,
+    # so it proves the image's git serves that too (git ls-files).
+    (project.path / "docs").mkdir()
+    (project.path / "docs" / "guide.txt").write_text("tracked by git only\n")
+    project.commit("docs")
     tag = project.release("2.3.4")
     code, out, outputs, _ = run_action(
         engine, project, tag, tmp_path, None, github_release="false", **index_inputs(devpi)
@@ -163,6 +169,8 @@ def test_setuptools_scm_in_a_checkout_of_another_uid(
     assert code == 0, out
     assert sorted(devpi.files()) == ["scm_sample-2.3.4-py3-none-any.whl", "scm_sample-2.3.4.tar.gz"]
     assert outputs["version"] == "2.3.4"
+    with tarfile.open(project.path / "dist" / "scm_sample-2.3.4.tar.gz") as sdist:
+        assert "scm_sample-2.3.4/docs/guide.txt" in sdist.getnames()
 
 
 def test_trusted_publishing(engine, make_project, devpi: Index, tmp_path: Path) -> None:
