@@ -1,134 +1,419 @@
-"""The release pipeline against the plain tools, in one run, as ratios.
+"""The release pipeline against uv and against build + twine, in one run, as ratios.
 
-Plain: ``python -m build`` + ``twine check --strict`` + ``twine upload``, the minimum a
-careful maintainer runs by hand. Ours: ``python -m release``, which also reads the
-index before and after, checks every file and confirms the upload. Both publish the same
-project (a fresh version each round) to the same local pypiserver, alternating, and the
-medians are compared. Targets: wall time at most 1.5x the plain tools, peak memory
-(max RSS of the process tree) at most 1.5x.
+Contenders, each publishing a fresh version per run to a local pypiserver:
 
-Run: .venv/bin/python benchmarks/pipeline.py [rounds]
+- ours: ``python -m release --tag vX --repository-url ... --index-url ...`` (reads the
+  index before and after, builds, checks every file, uploads, confirms the upload);
+- uv: ``uv build && uv publish``;
+- twine: ``python -m build --installer uv`` + ``twine check --strict`` + ``twine upload``.
+
+Scenarios (``--only`` takes their names):
+
+- setuptools, hatchling: a small project of that backend, the whole release.
+- prebuilt20: 19 wheels (distinct platform tags) and an sdist of one version, 1-2 MiB
+  each, random payload, with ``--no-build``, to an index behind a proxy that holds every
+  upload POST for 0.3 s; against ``twine upload`` and ``uv publish`` of the same files.
+- big-wheel: one 300 MiB wheel (random payload), ``--no-build``: time, and the peak RSS
+  of the whole process tree (summed over the process and its descendants, sampled from
+  /proc every ~10 ms).
+- startup: ``python -m release --version`` against ``python -c pass``.
+
+Every scenario starts with one untimed warm-up run of each contender (the build
+backends land in the one uv cache all contenders share), then paired rounds: in each
+round every contender runs once, the order rotating. The index is emptied before every
+run (see empty_index). Medians are compared: the ratio is ours / peer, below 1 when ours
+is faster or smaller. Goals: ours <= 1.0x uv and <= 1.0x build + twine (setuptools,
+hatchling), <= 0.5x twine (prebuilt20), <= 1.0x twine and a tree RSS <= 60 MiB
+(big-wheel), <= 5x a bare interpreter (startup); the other rows only inform.
+
+Run: .venv/bin/python benchmarks/pipeline.py [--rounds N] [--only NAME[,NAME]]
+     [--json PATH] [--keep]
+Prints a Markdown table (and each contender's spread); exits 1 when a goal is missed.
+Other work on the machine makes the timings noisy: a warning says when the load is high.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import os
-import re
+import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
-sys.path.insert(0, str(REPO / "tests"))
-from demo import tagged_copy  # noqa: E402
-from support.indexes import pypiserver  # noqa: E402
-from support.projects import git  # noqa: E402
+from common import (
+    PASSWORD,
+    PY,
+    USER,
+    Contender,
+    Row,
+    Sample,
+    clean_env,
+    clean_project,
+    clear,
+    compare,
+    markdown,
+    median_peak_mib,
+    median_seconds,
+    new_project,
+    paired,
+    run_steps,
+    uv_bin,
+)
+from distfiles import MIB, big_wheel, prebuilt_set
+from support.faults import ALWAYS, FaultProxy, delay
+from support.indexes import pypiserver
+from support.projects import Project, make_project
 
-PASSWORD = "bench-token"
-TIME_TARGET = 1.5
-MEMORY_TARGET = 1.5
+POST_DELAY = 0.3  # seconds the proxy holds every upload POST (prebuilt20)
+BIG_WHEEL = 300 * MIB
+RSS_LIMIT_MIB = 60
+STARTUP_RUNS = 10
+BUSY_LOAD = 1.0  # 1-minute load average above which a warning says the timings are noisy
+
+TWINE_UPLOAD = [PY, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar"]
 
 
-def timed(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of a command and its children."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+@dataclasses.dataclass
+class Outcome:
+    rows: list[Row]
+    samples: dict[str, list[Sample]]
+
+
+def ours_args(tag: str, upload_url: str, simple_url: str, *extra: str) -> list[str]:
+    return [
+        PY,
+        "-m",
+        "release",
+        "--tag",
+        tag,
+        "--repository-url",
+        upload_url,
+        "--index-url",
+        simple_url,
+        "--no-github-release",
+        *extra,
+    ]
+
+
+def empty_index(index_root: Path) -> None:
+    """Remove every file from the index before a run. pypiserver (without watchdog)
+    hashes every listed file on every page request, which PyPI does not: earlier runs'
+    files would make each index read slower and slower, and ours reads the index
+    several times. Emptied, every page lists at most what the run itself uploaded."""
+    for path in (index_root / "packages").iterdir():
+        path.unlink()
+
+
+def check_uploaded(index_root: Path, expected: int, who: str) -> None:
+    """The run really published: the index holds one file per upload."""
+    found = len(list((index_root / "packages").iterdir()))
+    if found != expected:
+        raise SystemExit(f"{who}: the index holds {found} files after the run, not {expected}")
+
+
+def progress(name: str, samples: dict[str, list[Sample]]) -> None:
+    parts = [
+        f"{who} {median_seconds(s):.2f} s / {median_peak_mib(s):.0f} MiB"
+        for who, s in samples.items()
+    ]
+    print(f"[{name}] medians: " + ", ".join(parts), file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- scenarios
+
+
+def whole_release(kind: str, root: Path, rounds: int) -> Outcome:
+    """A small project of one build backend, from tag to confirmed upload."""
+    project = make_project(kind, root / kind)
+    env = clean_env(root)
+    uv = uv_bin()
+    logs = root / "logs"
+
+    with pypiserver(root / "index", USER, PASSWORD) as index:
+        upload = index.upload_url
+
+        def contender(who: str, steps: Callable[[str], list[list[str]]]) -> Contender:
+            def run(version: str) -> Sample:
+                clean_project(project.path)
+                empty_index(root / "index")
+                tag = project.release(version)
+                sample = run_steps(steps(tag), project.path, env, logs / f"{who}-{version}.log")
+                check_uploaded(root / "index", 2, who)
+                return sample
+
+            return Contender(who, run)
+
+        samples = paired(
+            [
+                contender("ours", lambda tag: [ours_args(tag, upload, index.simple_url)]),
+                contender(
+                    "uv", lambda _: [[uv, "build"], [uv, "publish", "--publish-url", upload]]
+                ),
+                contender(
+                    "twine",
+                    lambda _: [
+                        [PY, "-m", "build", "--installer", "uv", "."],
+                        [PY, "-m", "twine", "check", "--strict", "dist/*"],
+                        [*TWINE_UPLOAD, "--repository-url", upload, "dist/*"],
+                    ],
+                ),
+            ],
+            rounds,
+        )
+    progress(kind, samples)
+    ours, work = samples["ours"], f"{kind}: whole release"
+    return Outcome(
+        [
+            compare(f"{work} vs `uv build && uv publish`", ours, samples["uv"], "s", goal=1.0),
+            compare(
+                f"{work} vs `build --installer uv` + `twine check --strict` + `twine upload`",
+                ours,
+                samples["twine"],
+                "s",
+                goal=1.0,
+            ),
+        ],
+        samples,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(args)}")
-    return elapsed, usage.ru_maxrss
 
 
-def bump(project: Path, version: str) -> str:
-    py = project / "pyproject.toml"
-    py.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', py.read_text()))
-    git(project, "commit", "-q", "--allow-empty", "-am", version)
-    git(project, "tag", f"v{version}")
-    return f"v{version}"
+def setuptools(root: Path, rounds: int) -> Outcome:
+    return whole_release("setuptools", root, rounds)
 
 
-def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    py = sys.executable
-    plain_t, ours_t, plain_m, ours_m = [], [], [], []
-    with tempfile.TemporaryDirectory(prefix="release-bench-") as tmp:
-        root = Path(tmp)
-        project = tagged_copy(REPO / "tests" / "projects" / "flit", root / "p", "v0.0.1")
-        with pypiserver(root / "index", "bench", PASSWORD) as index:
-            url = index.upload_url.rstrip("/")
-            env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
-            env.update(
-                TWINE_USERNAME="bench", TWINE_PASSWORD=PASSWORD, UV_CACHE_DIR=str(root / "uv-cache")
+def hatchling(root: Path, rounds: int) -> Outcome:
+    return whole_release("hatchling", root, rounds)
+
+
+def publish_prebuilt(
+    root: Path,
+    rounds: int,
+    urls: tuple[str, str],
+    make: Callable[[Path, str, str], list[Path]],
+) -> dict[str, list[Sample]]:
+    """ours --no-build, twine upload and uv publish of the files `make` writes to dist/
+    for each fresh version, to the index at `urls` (upload, simple); the files are
+    removed after each run."""
+    upload, simple = urls
+    name = "prebuilt-sample"
+    project: Project = new_project(root / "prebuilt", name)
+    dist = project.path / "dist"
+    env = clean_env(root)
+    uv = uv_bin()
+    logs = root / "logs"
+
+    def contender(who: str, args: Callable[[str], list[str]]) -> Contender:
+        def run(version: str) -> Sample:
+            clear(dist)
+            empty_index(root / "index")
+            files = make(dist, name, version)
+            tag = project.release(version)
+            os.sync()  # the new files' writeback must not land inside the timed run
+            try:
+                sample = run_steps([args(tag)], project.path, env, logs / f"{who}-{version}.log")
+            finally:
+                clear(dist)
+            check_uploaded(root / "index", len(files), who)
+            return sample
+
+        return Contender(who, run)
+
+    return paired(
+        [
+            contender("ours", lambda tag: ours_args(tag, upload, simple, "--no-build")),
+            contender("twine", lambda _: [*TWINE_UPLOAD, "--repository-url", upload, "dist/*"]),
+            contender("uv", lambda _: [uv, "publish", "--publish-url", upload]),
+        ],
+        rounds,
+    )
+
+
+def prebuilt20(root: Path, rounds: int) -> Outcome:
+    """20 files of one version to an index that takes 0.3 s per upload POST."""
+    with (
+        pypiserver(root / "index", USER, PASSWORD) as index,
+        FaultProxy(index.base) as proxy,
+    ):
+        rule = proxy.add(delay(POST_DELAY), method="POST", times=ALWAYS)
+        urls = proxy.url_for(index.upload_url), proxy.url_for(index.simple_url)
+        samples = publish_prebuilt(root, rounds, urls, prebuilt_set)
+        if rule.fired < 20 * 3 * (rounds + 1) or proxy.errors:
+            raise SystemExit(f"the proxy held {rule.fired} POSTs; its errors: {proxy.errors}")
+    progress("prebuilt20", samples)
+    ours = samples["ours"]
+    work = f"prebuilt20: 19 wheels + sdist, {POST_DELAY:g} s per upload POST"
+    return Outcome(
+        [
+            compare(f"{work}, vs `twine upload`", ours, samples["twine"], "s", goal=0.5),
+            compare(f"{work}, vs `uv publish`", ours, samples["uv"], "s"),
+        ],
+        samples,
+    )
+
+
+def big_wheel_scenario(root: Path, rounds: int) -> Outcome:
+    """One 300 MiB wheel: time and the process tree's peak RSS."""
+
+    def make(folder: Path, name: str, version: str) -> list[Path]:
+        return [big_wheel(folder, name, version, BIG_WHEEL)]
+
+    with pypiserver(root / "index", USER, PASSWORD) as index:
+        samples = publish_prebuilt(root, rounds, (index.upload_url, index.simple_url), make)
+    progress("big-wheel", samples)
+    ours, twine, uv = samples["ours"], samples["twine"], samples["uv"]
+    work = "big-wheel: one 300 MiB wheel"
+    rss = f"{work}: peak RSS of the process tree"
+    return Outcome(
+        [
+            compare(f"{work}, vs `twine upload`", ours, twine, "s", goal=1.0),
+            compare(f"{work}, vs `uv publish`", ours, uv, "s"),
+            compare(f"{rss}, vs `twine upload`", ours, twine, "MiB", limit=RSS_LIMIT_MIB),
+            compare(f"{rss}, vs `uv publish`", ours, uv, "MiB"),
+        ],
+        samples,
+    )
+
+
+def startup(root: Path, rounds: int) -> Outcome:
+    """The interpreter's own start against ours: what every run pays before any work."""
+    env = clean_env(root)
+    logs = root / "logs"
+
+    def cmd(who: str, args: list[str]) -> Contender:
+        return Contender(who, lambda v: run_steps([args], root, env, logs / f"{who}-{v}.log"))
+
+    contenders = [
+        cmd("ours", [PY, "-m", "release", "--version"]),
+        cmd("python", [PY, "-c", "pass"]),
+    ]
+    samples = paired(contenders, max(STARTUP_RUNS, rounds))
+    progress("startup", samples)
+    return Outcome(
+        [
+            compare(
+                "startup: `python -m release --version` vs `python -c pass`",
+                samples["ours"],
+                samples["python"],
+                "s",
+                goal=5.0,
             )
-            for n in range(rounds):
-                for kind in ("plain", "ours"):
-                    tag = bump(project, f"1.{n}.{0 if kind == 'plain' else 1}")
-                    dist = project / "dist"
-                    for f in dist.glob("*") if dist.exists() else []:
-                        f.unlink()
-                    if kind == "plain":
-                        t1, m1 = timed([py, "-m", "build", "--installer", "uv", "."], project, env)
-                        files = [str(p) for p in dist.iterdir()]
-                        t2, m2 = timed(
-                            [py, "-m", "twine", "check", "--strict", *files], project, env
-                        )
-                        t3, m3 = timed(
-                            [
-                                py,
-                                "-m",
-                                "twine",
-                                "upload",
-                                "--non-interactive",
-                                "--disable-progress-bar",
-                                "--repository-url",
-                                f"{url}/",
-                                *files,
-                            ],
-                            project,
-                            env,
-                        )
-                        plain_t.append(t1 + t2 + t3)
-                        plain_m.append(max(m1, m2, m3))
-                    else:
-                        t, m = timed(
-                            [
-                                py,
-                                "-m",
-                                "release",
-                                "--tag",
-                                tag,
-                                "--repository-url",
-                                f"{url}/",
-                                "--index-url",
-                                f"{url}/simple/",
-                            ],
-                            project,
-                            env,
-                        )
-                        ours_t.append(t)
-                        ours_m.append(m)
-    result = {
-        "rounds": rounds,
-        "plain_seconds": round(statistics.median(plain_t), 3),
-        "ours_seconds": round(statistics.median(ours_t), 3),
-        "time_ratio": round(statistics.median(ours_t) / statistics.median(plain_t), 2),
-        "plain_max_rss_mib": round(statistics.median(plain_m) / 1024, 1),
-        "ours_max_rss_mib": round(statistics.median(ours_m) / 1024, 1),
-        "memory_ratio": round(statistics.median(ours_m) / statistics.median(plain_m), 2),
-    }
-    print(json.dumps(result))
-    ok = result["time_ratio"] <= TIME_TARGET and result["memory_ratio"] <= MEMORY_TARGET
-    print("targets met" if ok else "TARGETS MISSED")
-    sys.exit(0 if ok else 1)
+        ],
+        samples,
+    )
+
+
+SCENARIOS: dict[str, Callable[[Path, int], Outcome]] = {
+    "setuptools": setuptools,
+    "hatchling": hatchling,
+    "prebuilt20": prebuilt20,
+    "big-wheel": big_wheel_scenario,
+    "startup": startup,
+}
+
+
+# --------------------------------------------------------------------------------- main
+
+
+def details(outcomes: dict[str, Outcome]) -> str:
+    """Every contender's spread, for reading where the time goes."""
+    lines = [
+        "| scenario | contender | runs | median s | min s | max s | median s per command "
+        "| median peak tree MiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for scenario, outcome in outcomes.items():
+        for who, samples in outcome.samples.items():
+            secs = [s.seconds for s in samples]
+            per_step = " + ".join(
+                f"{statistics.median(step):.2f}"
+                for step in zip(*(s.steps for s in samples), strict=True)
+            )
+            lines.append(
+                f"| {scenario} | {who} | {len(samples)} | {statistics.median(secs):.2f} "
+                f"| {min(secs):.2f} | {max(secs):.2f} | {per_step} "
+                f"| {median_peak_mib(samples):.1f} |"
+            )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default: 5)")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated scenarios to run: " + ", ".join(SCENARIOS) + " (default: all)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary folder (logs, indexes)"
+    )
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    names = {n.strip() for n in args.only.split(",") if n.strip()} or set(SCENARIOS)
+    unknown = sorted(names - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    args.names = [n for n in SCENARIOS if n in names]
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    outcomes: dict[str, Outcome] = {}
+    load_before = os.getloadavg()[0]
+    if load_before > BUSY_LOAD:
+        print(
+            f"warning: load average {load_before:.1f} before the run: other work on this "
+            "machine makes the timings noisy (the pairing evens it out between contenders, "
+            "not within a run)",
+            file=sys.stderr,
+        )
+    tmp = Path(tempfile.mkdtemp(prefix="release-bench-"))
+    try:
+        for name in args.names:
+            print(f"[{name}] running ({args.rounds} rounds)...", file=sys.stderr, flush=True)
+            root = tmp / name
+            root.mkdir()
+            outcomes[name] = SCENARIOS[name](root, args.rounds)
+    finally:
+        if args.keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    rows = [row for outcome in outcomes.values() for row in outcome.rows]
+    load_after = os.getloadavg()[0]
+    print(markdown(rows))
+    print()
+    print(details(outcomes))
+    print(f"\n1-minute load average: {load_before:.1f} before, {load_after:.1f} after")
+    missed = [row.work for row in rows if row.met is False]
+    if args.json:
+        result = {
+            "rounds": args.rounds,
+            "load_average_1min": {"before": load_before, "after": load_after},
+            "rows": [
+                {**dataclasses.asdict(row), "ratio": row.ratio, "met": row.met} for row in rows
+            ],
+            "samples": {
+                scenario: {
+                    who: [dataclasses.asdict(s) for s in samples]
+                    for who, samples in outcome.samples.items()
+                }
+                for scenario, outcome in outcomes.items()
+            },
+            "missed": missed,
+        }
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print("\nall goals met" if not missed else f"\nGOALS MISSED: {len(missed)}")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))
