@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Literal
 
 from .errors import DistributionError
 from .gha import Console
-from .http import printable
 from .proc import Cancel, ToolLog
 
 if TYPE_CHECKING:
@@ -131,6 +130,8 @@ class _Builder:
         start = len(self.log.lines)
         code = self.log.run(cmd, cwd=cwd or ".", env={**self.env, **(extra_environ or {})})
         if code != 0:
+            from .gha import printable
+
             # [python, _in_process.py, hook, control dir]; the last line is the error's.
             said = [line.strip() for line in self.log.lines[start:] if line.strip()]
             hook = cmd[2] if len(cmd) > 2 else "a hook"
@@ -210,6 +211,8 @@ def _unpack(sdist: Path, into: Path) -> Path:
 
 def _failed(stage: str, exc: Exception, failure: str) -> DistributionError:
     from build import BuildBackendException
+
+    from .gha import printable
 
     if isinstance(exc, _InstallFailed):
         said = f"installing its requirements failed (uv exited {exc.code})"

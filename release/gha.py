@@ -44,6 +44,18 @@ def neutralise(text: str) -> str:
     )
 
 
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: none of them
+# belongs in a reason phrase or a file name shown in the log.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """Outside text (a server's reason phrase) for a message: control characters shown
+    escaped (``\\r``), and cut at ``limit`` characters."""
+    shown = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
 class Console:
     """Where every line the action prints goes; knows whether it runs in Actions.
 

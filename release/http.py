@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import random
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -256,15 +255,3 @@ def get_capped(
             body=bytes(body),
             note=gave_up(response),
         )
-
-
-# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: none of them
-# belongs in a reason phrase or a file name shown in the log.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def printable(text: str, limit: int = 200) -> str:
-    """Outside text (a server's reason phrase) for a message: control characters shown
-    escaped (``\\r``), and cut at ``limit`` characters."""
-    shown = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

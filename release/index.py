@@ -20,6 +20,7 @@ import urllib3.exceptions
 from packaging.utils import canonicalize_name
 
 from .errors import PackageIndexError
+from .gha import printable
 from .http import (
     READ_DEADLINE,
     Page,
@@ -28,7 +29,6 @@ from .http import (
     Unreadable,
     gave_up,
     get_capped,
-    printable,
 )
 from .settings import sanitize_url
 from .simple import JSON_TYPE, REFUSED_STATUS, IndexFile, IndexProject, parse_page

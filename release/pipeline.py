@@ -13,33 +13,31 @@ import tempfile
 import threading
 import tomllib
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-import requests
 from packaging.version import Version
 
-from . import index as idx
 from .build import build, copy_out
 from .dists import Dist, find_files, read_dist
-from .errors import DistributionError, InputError, PackageIndexError, ReleaseError
+from .errors import DistributionError, InputError, PackageIndexError
 from .gha import Console
 from .gitrepo import Checkout, inspect
-from .http import get_capped, make_session
 from .model import Action, Plan, ReleasePlan, Result
 from .paths import confine
 from .proc import Cancel
 from .report import report
 from .settings import Settings, sanitize_url
 from .simple import IndexProject
-from .upload import Uploader, confirm, decide
 from .verify import check, twine_check
 from .versions import Gate, gate, parse_tag
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 if TYPE_CHECKING:
+    import requests
     from sigstore.models import ClientTrustConfig
 
     from . import attest, github
@@ -53,9 +51,19 @@ class Context:
 
     settings: Settings
     console: Console
-    session: requests.Session
     workdir: Path  # private: never packages-dir, so nothing stale is ever published
+    _session: requests.Session | None = None
     _github: github.Client | None = None
+
+    @property
+    def session(self) -> requests.Session:
+        """The run's one HTTP session, made on first use (by the index read, while the
+        build already runs: importing requests takes a tenth of a second)."""
+        if self._session is None:
+            from .http import make_session
+
+            self._session = make_session()
+        return self._session
 
     def github(self) -> github.Client:
         """The one GitHub client of the run (made on first use: PyGithub is heavy)."""
@@ -77,11 +85,16 @@ def plan(ctx: Context) -> Plan:
     name = project_name(s.working_directory)
     checkout = check_checkout(ctx)
     root = workspace_root(ctx, checkout)
-    with alongside(read_index, ctx, name, version) as (early, cancel):
-        dists = make_dists(ctx, checkout, root, cancel)
+    confine(s.packages_dir, root, "packages-dir")
+    dists, early = alongside(
+        lambda cancel: make_dists(ctx, checkout, cancel),
+        lambda: read_index(ctx, name, version) if name else None,
+    )
     name = name or name_from_files(dists)
     verify_dists(ctx, dists, name, version)
-    project, verdict = early.result() if early else read_index(ctx, name, version)
+    project, verdict = early or read_index(ctx, name, version)
+    from .upload import decide
+
     steps = decide(
         dists,
         project,
@@ -147,49 +160,37 @@ def workspace_root(ctx: Context, checkout: Checkout) -> Path:
 
 def read_index(ctx: Context, name: str, version: Version) -> tuple[IndexProject, Gate]:
     """What the index has, and the version gate's verdict on it."""
+    from . import index as idx
+
     s = ctx.settings
     project = idx.read_project(ctx.session, s.index_url, name)
     idx.check_status(project, s.index_url)
     return project, gate(version, project.known(), s.tag, allow_backport=s.allow_backport)
 
 
-@contextlib.contextmanager
-def alongside(
-    read: Callable[[Context, str, Version], _T], ctx: Context, name: str | None, version: Version
-) -> Iterator[tuple[Future[_T] | None, Cancel]]:
-    """Read the index while the build runs (when the project's name is known before it).
+def alongside(background: Callable[[Cancel], _T], foreground: Callable[[], _R]) -> tuple[_T, _R]:
+    """Run ``background`` (the build) in a thread while ``foreground`` (the index read)
+    runs here; both results.
 
-    The index's answer decides whether the build is wanted at all, so a refusal calls
-    the build off at once, and is the error reported, whatever the build did meanwhile.
+    The index's answer decides whether the build is wanted at all: when the foreground
+    fails, the background is called off at once (its running child killed), and the
+    foreground's error is the one raised, whatever the build did meanwhile.
     """
     cancel = Cancel()
-    if name is None:
-        yield None, cancel
-        return
-    with ThreadPoolExecutor(1, thread_name_prefix="index") as pool:
-        early = pool.submit(read, ctx, name, version)
-
-        def call_off(done: Future[_T]) -> None:
-            if done.exception() is not None:
-                cancel.cancel()
-
-        early.add_done_callback(call_off)
+    with ThreadPoolExecutor(1, thread_name_prefix="build") as pool:
+        work = pool.submit(background, cancel)
         try:
-            yield early, cancel
-        except Exception:
-            refused = early.exception()
-            if isinstance(refused, ReleaseError):
-                raise refused from None
+            got = foreground()
+        except BaseException:
+            cancel.cancel()
+            wait([work])  # stopped, its files never used; its error is not the story
             raise
-        early.result()  # the index's error, if any, before anything else is checked
+        return work.result(), got
 
 
-def make_dists(
-    ctx: Context, checkout: Checkout, root: Path, cancel: Cancel | None = None
-) -> list[Dist]:
+def make_dists(ctx: Context, checkout: Checkout, cancel: Cancel | None = None) -> list[Dist]:
     """Build into the private folder, or take the files in packages-dir as they are."""
     s = ctx.settings
-    confine(s.packages_dir, root, "packages-dir")
     if not s.build:
         paths, others = find_files(s.packages_dir)
         if others:
@@ -264,6 +265,9 @@ def github_preflight(ctx: Context, version: Version, verdict: Gate, root: Path) 
 
 def publish(ctx: Context, plan: Plan, result: Result) -> None:
     """Upload what is missing, confirm the index serves it all, then the GitHub Release."""
+    from . import index as idx
+    from .upload import Uploader, confirm
+
     s = ctx.settings
 
     def fresh() -> IndexProject:
@@ -320,8 +324,10 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
 
 def regate(ctx: Context, plan: Plan, project: IndexProject) -> None:
     """The index may have moved while this run built: gate again on a fresh read."""
+    from .index import check_status
+
     s = ctx.settings
-    idx.check_status(project, s.index_url)
+    check_status(project, s.index_url)
     gate(plan.version, project.known(), s.tag, allow_backport=s.allow_backport)
 
 
@@ -411,6 +417,8 @@ def confirm_provenance(
     """Where the index serves PEP 740 provenance, it must verify for this file and
     publisher."""
     from . import attest
+    from .http import get_capped
+    from .index import MAX_PAGE
 
     listed = {f.filename: f for f in project.files}
     for step in plan.steps:
@@ -422,7 +430,7 @@ def confirm_provenance(
         if not url:
             result.attestations[name] = "signed and verified; the index serves no provenance"
             continue
-        page = get_capped(ctx.session, url, max_bytes=idx.MAX_PAGE)
+        page = get_capped(ctx.session, url, max_bytes=MAX_PAGE)
         if page.status != 200:
             raise PackageIndexError(
                 "provenance-unavailable",
@@ -460,11 +468,12 @@ def github_release(ctx: Context, plan: Plan, result: Result) -> None:
 @contextlib.contextmanager
 def context(settings: Settings, console: Console) -> Iterator[Context]:
     with tempfile.TemporaryDirectory(prefix="release-build-") as tmp:
-        session = make_session()
+        ctx = Context(settings, console, Path(tmp))
         try:
-            yield Context(settings, console, session, Path(tmp))
+            yield ctx
         finally:
-            session.close()
+            if ctx._session is not None:
+                ctx._session.close()
 
 
 def run(settings: Settings, console: Console) -> int:

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import re
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlparse, urlunparse
 
 from packaging.utils import canonicalize_name
@@ -20,12 +21,12 @@ from packaging.version import Version
 
 from .dists import file_version
 from .errors import PackageIndexError
-from .http import (
-    Page,
-    printable,
-)
+from .gha import printable
 from .settings import sanitize_url
 from .versions import Known, parse_known
+
+if TYPE_CHECKING:
+    from .http import Page
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")

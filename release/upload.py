@@ -20,8 +20,8 @@ from packaging.version import InvalidVersion, Version
 
 from .dists import Dist, file_version, same_contents, sha256_of
 from .errors import PackageIndexError, VersionError
-from .gha import Console
-from .http import MAX_RETRY_AFTER, USER_AGENT, backoff, budget_of, printable, retry_after
+from .gha import Console, printable
+from .http import MAX_RETRY_AFTER, USER_AGENT, backoff, budget_of, retry_after
 from .index import download
 from .model import Action, Step
 from .settings import sanitize_url

@@ -254,7 +254,7 @@ def test_pipeline_confirms_the_index_provenance(config: Any, tmp_path: Path, rig
             steps=[Step(dist, Action.UPLOAD, dist.sha256)],
             release=None,
         )
-        ctx = Context(None, None, make_session(), tmp_path)  # type: ignore[arg-type]
+        ctx = Context(None, None, tmp_path, make_session())  # type: ignore[arg-type]
         result = Result(plan=plan)
         signed = pipeline.Signed(
             files={dist.filename: tmp_path / "unused.publish.attestation"},

@@ -7,11 +7,10 @@ from __future__ import annotations
 import io
 import os
 import sys
-import threading
+import time
 from pathlib import Path
 
 import pytest
-from packaging.version import Version
 from support.projects import Project
 
 from release.build import build
@@ -19,7 +18,7 @@ from release.dists import read_dist
 from release.errors import DistributionError, PackageIndexError
 from release.gha import Console
 from release.pipeline import alongside
-from release.proc import ToolLog
+from release.proc import Cancel, ToolLog
 
 SLEEPER = "import time; print('started', flush=True); time.sleep(60)"
 
@@ -122,54 +121,55 @@ def test_the_wheel_failing_after_the_sdist_is_named(
 # --- the index read alongside the build ---------------------------------------------------
 
 
-def refuse(_ctx: object, name: str, _version: Version) -> None:
-    raise PackageIndexError("index-refused", f"the index refuses {name}", "")
+def refuse() -> None:
+    raise PackageIndexError("index-refused", "the index refuses demo", "")
 
 
-def sleeper(console: Console, cancel) -> None:  # type: ignore[no-untyped-def]
-    with ToolLog("Build", console, cancel) as log:
-        log.run([sys.executable, "-c", SLEEPER], cwd=Path.cwd(), env={"PATH": os.environ["PATH"]})
+def sleeper(console: Console):  # type: ignore[no-untyped-def]
+    """A build that takes 60 s unless called off."""
+
+    def build(cancel: Cancel) -> str:
+        with ToolLog("Build", console, cancel) as log:
+            log.run(
+                [sys.executable, "-c", SLEEPER], cwd=Path.cwd(), env={"PATH": os.environ["PATH"]}
+            )
+        return "built"
+
+    return build
+
+
+def failed_build(cancel: Cancel) -> None:
+    raise DistributionError("build-failed", "the build failed", "")
 
 
 def test_the_index_refusing_calls_the_build_off() -> None:
     out = io.StringIO()
     console = Console(actions=False, verbose=True, stream=out)
-    with (
-        pytest.raises(PackageIndexError) as info,
-        alongside(refuse, None, "demo", Version("1")) as (_, cancel),
-    ):  # type: ignore[arg-type]
-        sleeper(console, cancel)  # 60 s unless called off
+    started = time.monotonic()
+    with pytest.raises(PackageIndexError) as info:
+        alongside(sleeper(console), refuse)
     assert info.value.message == "the index refuses demo"
-    assert out.getvalue().endswith("-- Build: called off\n")
+    assert time.monotonic() - started < 30  # not the sleeper's 60 s
+    assert out.getvalue() in ("", "-- Build\n-- Build: called off\n")  # stopped, or never started
 
 
-def build_fails(read, name: str = "demo", before=lambda: None) -> None:  # type: ignore[no-untyped-def]
-    with alongside(read, None, name, Version("1")):  # type: ignore[arg-type]
-        before()
-        raise DistributionError("build-failed", "the build failed", "")
+def test_both_results_when_both_succeed() -> None:
+    console = Console(actions=False, stream=io.StringIO())
+
+    def quick(cancel: Cancel) -> str:
+        with ToolLog("Build", console, cancel) as log:
+            assert log.run([sys.executable, "-c", "pass"], cwd=Path.cwd(), env={}) == 0
+        return "built"
+
+    assert alongside(quick, lambda: "read") == ("built", "read")
 
 
 def test_a_build_error_stands_when_the_index_answers() -> None:
-    def fine(_ctx: object, name: str, _version: Version) -> str:
-        return name
-
     with pytest.raises(DistributionError):
-        build_fails(fine)
+        alongside(failed_build, lambda: "read")
 
 
 def test_the_index_error_wins_over_a_build_error() -> None:
     """Both failed: the version is refused whatever the build did, so that is said."""
-    build_failed = threading.Event()
-
-    def late_refusal(_ctx: object, name: str, _version: Version) -> None:
-        assert build_failed.wait(30)
-        refuse(_ctx, name, _version)
-
     with pytest.raises(PackageIndexError):
-        build_fails(late_refusal, before=build_failed.set)
-
-
-def test_without_a_name_the_index_is_read_after_the_build() -> None:
-    with alongside(refuse, None, None, Version("1")) as (early, cancel):  # type: ignore[arg-type]
-        assert early is None
-        assert not cancel.cancelled
+        alongside(failed_build, refuse)
