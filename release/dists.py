@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import queue
 import tarfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -133,15 +135,15 @@ def read_metadata(path: Path) -> RawMetadata:
 
 
 def read_dist(path: Path) -> Dist:
-    """Open a distribution, read its name and version from its own metadata, and read
-    it whole once, through twine: its metadata validated as the upload will send it,
-    and its digests (sha256 and blake2b in one pass)."""
+    """Open a distribution, read its name and version from its own metadata, read it
+    whole once for its digests, and have twine validate its metadata as the upload will
+    send it."""
     from twine.exceptions import InvalidDistribution
-    from twine.package import PackageFile
 
     raw = read_metadata(path)
+    sha256, blake2 = digests(path)
     try:
-        package = PackageFile.from_filename(str(path), comment=None)
+        package = _package(path, sha256, blake2)
     except InvalidDistribution as exc:
         raise DistributionError(
             "dist-metadata-invalid",
@@ -153,10 +155,66 @@ def read_dist(path: Path) -> Dist:
         kind="wheel" if path.name.endswith(".whl") else "sdist",
         name=raw["name"],
         version=raw["version"],
-        sha256=package.sha2_digest or sha256_of(path),
+        sha256=sha256,
         size=path.stat().st_size,
         package=package,
     )
+
+
+def digests(path: Path) -> tuple[str, str]:
+    """The file's sha256 and blake2b-256 (the upload form's two digests), in one read.
+
+    The two hashes run side by side: blake2b in a second thread, fed the chunks sha256
+    has (hashlib lets go of the GIL while it hashes), so a large wheel costs the slower
+    hash's time, not both.
+    """
+    sha256, blake2 = hashlib.sha256(), hashlib.blake2b(digest_size=32)
+    chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)  # at most 4 MiB held
+
+    def follow() -> None:
+        while (chunk := chunks.get()) is not None:
+            blake2.update(chunk)
+
+    follower = threading.Thread(target=follow, name="blake2b", daemon=True)
+    follower.start()
+    try:
+        with path.open("rb", buffering=0) as fh:
+            while chunk := fh.read(CHUNK):
+                chunks.put(chunk)
+                sha256.update(chunk)
+    finally:
+        chunks.put(None)
+        follower.join()
+    return sha256.hexdigest(), blake2.hexdigest()
+
+
+_TWINE = threading.Lock()
+
+
+def _package(path: Path, sha256: str, blake2: str) -> PackageFile:
+    """twine's PackageFile for the file (its metadata parsed and validated by twine),
+    with the digests already computed.
+
+    PackageFile's constructor reads and hashes the whole file itself, one algorithm
+    after the other; for the moment it is made, twine's HashManager is swapped for one
+    that knows the answer (tests check the result equals twine's own).
+    """
+    import twine.package as twine_package
+
+    class Known(twine_package.HashManager):
+        def hash(self) -> None:
+            pass
+
+        def hexdigest(self) -> twine_package.Hexdigest:
+            return twine_package.Hexdigest(sha256, blake2)
+
+    with _TWINE:
+        original = twine_package.HashManager
+        twine_package.HashManager = Known  # type: ignore[misc]
+        try:
+            return twine_package.PackageFile.from_filename(str(path), comment=None)
+        finally:
+            twine_package.HashManager = original  # type: ignore[misc]
 
 
 class _Budget:

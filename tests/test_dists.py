@@ -40,3 +40,37 @@ def test_name_and_version_are_validated(tmp_path: Path, metadata: str, problem: 
     assert info.value.code == "dist-metadata-invalid"
     assert info.value.message.startswith("demo-1.0-py3-none-any.whl's metadata is not valid: ")
     assert problem in info.value.message.lower()
+
+
+def test_digests_match_hashlib_across_chunks(tmp_path: Path) -> None:
+    import hashlib
+    import os
+
+    from release.dists import CHUNK, digests
+
+    path = tmp_path / "big.bin"
+    data = os.urandom(3 * CHUNK + 12345)
+    path.write_bytes(data)
+    assert digests(path) == (
+        hashlib.sha256(data).hexdigest(),
+        hashlib.blake2b(data, digest_size=32).hexdigest(),
+    )
+
+
+def test_the_package_is_twines_own_without_a_second_read(tmp_path: Path) -> None:
+    """read_dist's PackageFile is what twine makes of the file itself (the same
+    attributes, the same upload form), and twine is left as it was."""
+    import twine.package
+
+    meta = (
+        "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nSummary: s\n"
+        "Description-Content-Type: text/markdown\n\n# Demo\n"
+    )
+    path = wheel(tmp_path, meta)
+    ours = read_dist(path).package
+    assert ours is not None
+    theirs = twine.package.PackageFile.from_filename(str(path), comment=None)
+    assert twine.package.HashManager.__name__ == "HashManager"
+    assert type(ours) is type(theirs)
+    assert vars(ours) == vars(theirs)
+    assert ours.metadata_dictionary() == theirs.metadata_dictionary()
