@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .errors import InternalError, ReleaseError
 from .gha import Console, append_summary
-from .settings import Settings, secret_values, wants_debug
+from .settings import Settings, sanitize_url, secret_values, wants_debug
 
 
 def program_name(argv0: str) -> str:
@@ -38,7 +38,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             settings = Settings.from_args(argv, env, program_name(sys.argv[0]))
         debug = settings.debug
         console.verbose = settings.verbose
-        from . import pipeline  # after the masks and the settings: the first line is fast
+        # A first line at once (before the pipeline's imports): what this run is about.
+        console.line(
+            f"{'Dry run' if settings.dry_run else 'Release'} of tag {settings.tag} "
+            f"({settings.working_directory}) to {sanitize_url(settings.repository_url)}"
+        )
+        from . import pipeline
 
         return pipeline.run(settings, console)
     except ReleaseError as exc:

@@ -192,15 +192,19 @@ def _parse_json(page: Page, want: str) -> IndexProject:
     marker = data.get("project-status", {})
     if not isinstance(marker, dict):
         raise _Malformed
-    reason = marker.get("reason")
-    if reason is not None and not isinstance(reason, str):
-        raise _Malformed
+    _optional_str(marker.get("reason"))
     return IndexProject(
         name=want,
         files=files,
         versions=tuple(versions or ()),
         status=_check_status(marker.get("status")),
     )
+
+
+def _optional_str(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _Malformed
+    return value
 
 
 def _json_file(entry: object, base: str, hint: str) -> IndexFile:
@@ -213,9 +217,7 @@ def _json_file(entry: object, base: str, hint: str) -> IndexFile:
     yanked = entry.get("yanked", False)  # False, True, or the reason (yanked)
     if not isinstance(yanked, bool | str):
         raise _Malformed
-    provenance = entry.get("provenance")
-    if provenance is not None and not isinstance(provenance, str):
-        raise _Malformed
+    provenance = _optional_str(entry.get("provenance"))
     return IndexFile(
         filename=filename,
         url=urljoin(base, url),
