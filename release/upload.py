@@ -204,11 +204,13 @@ class Uploader:
                 running = {pool.submit(self.upload, dist, att): dist for dist, att in batch}
                 try:
                     for future in as_completed(running):
+                        if future.cancelled():
+                            continue  # called off after a failure: left for the re-run
                         failed = future.exception()
                         if isinstance(failed, PackageIndexError):
                             failures.append((running[future], failed))
                             for other in running:
-                                other.cancel()  # not started yet: left for the re-run
+                                other.cancel()  # only those not started yet
                         else:
                             future.result()  # an unexpected error ends the run as it is
                             uploaded(running[future])

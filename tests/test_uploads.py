@@ -7,13 +7,17 @@ after the first dry run that makes them.
 
 from __future__ import annotations
 
+import io
 import shutil
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+import pytest
+import requests
 from conftest import Index
 from support.faults import ALWAYS, Exchange, Fault, FaultProxy, gather, hang, status
 from support.faults import _Handler as Handler
@@ -21,7 +25,10 @@ from support.output import the_error
 from support.projects import Project
 
 from release import upload
-from release.dists import sha256_of
+from release.dists import Dist, sha256_of
+from release.errors import PackageIndexError
+from release.gha import Console
+from release.simple import IndexProject
 
 PLATFORMS = ("manylinux_2_17_x86_64", "manylinux_2_17_aarch64", "musllinux_1_2_x86_64", "win_amd64")
 SDIST = "flit_sample-1.0.0.tar.gz"
@@ -188,3 +195,41 @@ def test_form_is_made_from_the_one_read(tmp_path: Path) -> None:
     assert form["sha256_digest"] == dist.sha256
     assert form["name"] == "demo"
     assert form["version"] == "1.0"
+
+
+class Scripted(upload.Uploader):
+    """An uploader whose uploads fail for the names given, without a server."""
+
+    def __init__(self, failing: set[str], concurrency: int) -> None:
+        super().__init__(
+            repository_url="http://127.0.0.1:9/legacy/",
+            credential=lambda _valid_for: ("", ""),
+            session=requests.Session(),
+            read_index=lambda: IndexProject("demo"),
+            console=Console(actions=False, stream=io.StringIO()),
+            concurrency=concurrency,
+        )
+        self.failing = failing
+        self.started: list[str] = []
+
+    def upload(self, dist: Dist, attestations: Sequence[Path] = ()) -> None:
+        self.started.append(dist.filename)
+        if dist.filename in self.failing:
+            raise PackageIndexError("upload-refused", f"{dist.filename} refused", "")
+
+
+def test_files_not_started_after_a_failure_are_left_for_the_rerun() -> None:
+    """One at a time, the first wheel fails: the others, queued, are called off (not
+    reported as an error of their own), and the sdist never starts."""
+    names = [f"demo-1.0-py3-none-{p}.whl" for p in ("a", "b", "c")] + ["demo-1.0.tar.gz"]
+    files = [
+        (Dist(Path(n), "wheel" if n.endswith(".whl") else "sdist", "demo", "1.0", "0" * 64, 1), [])
+        for n in names
+    ]
+    uploader = Scripted({names[0]}, concurrency=1)
+    done: list[str] = []
+    with pytest.raises(PackageIndexError) as info:
+        uploader.upload_all(files, lambda d: done.append(d.filename))
+    assert info.value.message == f"{names[0]} refused"
+    assert uploader.started == [names[0]]
+    assert done == []
