@@ -93,7 +93,7 @@ def plan(ctx: Context) -> Plan:
     name = name or name_from_files(dists)
     verify_dists(ctx, dists, name, version)
     project, verdict = early or read_index(ctx, name, version)
-    from .upload import decide
+    from .upload import decide  # here, not above: requests is imported by now
 
     steps = decide(
         dists,
@@ -162,10 +162,18 @@ def read_index(ctx: Context, name: str, version: Version) -> tuple[IndexProject,
     """What the index has, and the version gate's verdict on it."""
     from . import index as idx
 
+    project = idx.read_project(ctx.session, ctx.settings.index_url, name)
+    return project, judge(ctx, project, version)
+
+
+def judge(ctx: Context, project: IndexProject, version: Version) -> Gate:
+    """Whether the index takes this version: the project's status (PEP 792), then the
+    version gate."""
+    from .index import check_status
+
     s = ctx.settings
-    project = idx.read_project(ctx.session, s.index_url, name)
-    idx.check_status(project, s.index_url)
-    return project, gate(version, project.known(), s.tag, allow_backport=s.allow_backport)
+    check_status(project, s.index_url)
+    return gate(version, project.known(), s.tag, allow_backport=s.allow_backport)
 
 
 def alongside(background: Callable[[Cancel], _T], foreground: Callable[[], _R]) -> tuple[_T, _R]:
@@ -191,7 +199,18 @@ def alongside(background: Callable[[Cancel], _T], foreground: Callable[[], _R]) 
 def make_dists(ctx: Context, checkout: Checkout, cancel: Cancel | None = None) -> list[Dist]:
     """Build into the private folder, or take the files in packages-dir as they are."""
     s = ctx.settings
-    if not s.build:
+    if s.build:
+        build(
+            s.working_directory,
+            ctx.workdir,
+            source_date_epoch=checkout.commit_time,
+            env=s.child_env,
+            console=ctx.console,
+            cancel=cancel,
+        )
+        paths, _ = find_files(ctx.workdir)
+        copy_out(paths, s.packages_dir)
+    else:
         paths, others = find_files(s.packages_dir)
         if others:
             raise DistributionError(
@@ -200,17 +219,6 @@ def make_dists(ctx: Context, checkout: Checkout, cancel: Cancel | None = None) -
                 "distributions: " + ", ".join(p.name for p in others) + ".",
                 "Only wheels (.whl) and sdists (.tar.gz) are published; remove the others.",
             )
-        return [read_dist(p) for p in paths]
-    build(
-        s.working_directory,
-        ctx.workdir,
-        source_date_epoch=checkout.commit_time,
-        env=s.child_env,
-        console=ctx.console,
-        cancel=cancel,
-    )
-    paths, _ = find_files(ctx.workdir)
-    copy_out(paths, s.packages_dir)
     return [read_dist(p) for p in paths]
 
 
@@ -324,11 +332,7 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
 
 def regate(ctx: Context, plan: Plan, project: IndexProject) -> None:
     """The index may have moved while this run built: gate again on a fresh read."""
-    from .index import check_status
-
-    s = ctx.settings
-    check_status(project, s.index_url)
-    gate(plan.version, project.known(), s.tag, allow_backport=s.allow_backport)
+    judge(ctx, project, plan.version)
 
 
 def upload_credential(ctx: Context, plan: Plan) -> CredentialSource:

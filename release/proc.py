@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -68,10 +69,9 @@ class ToolLog:
         self._write: Callable[[str], None] = console.line
 
     def __enter__(self) -> ToolLog:
-        self._group = self.console.group(self.title)
-        self._group.__enter__()
-        self._raw = self.console.raw()
-        self._write = self._raw.__enter__()
+        self._open = contextlib.ExitStack()  # the group, then the fence inside it
+        self._open.enter_context(self.console.group(self.title))
+        self._write = self._open.enter_context(self.console.raw())
         return self
 
     def __exit__(
@@ -80,8 +80,7 @@ class ToolLog:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._raw.__exit__(kind, exc, tb)
-        self._group.__exit__(kind, exc, tb)
+        self._open.__exit__(kind, exc, tb)
         if kind is not None and issubclass(kind, Cancelled):
             self.console.line(f"-- {self.title}: called off")
         elif kind is not None and not issubclass(kind, KeyboardInterrupt):

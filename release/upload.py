@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from .dists import Dist, file_version, same_contents, sha256_of
 from .errors import PackageIndexError, VersionError
@@ -26,6 +26,7 @@ from .index import download
 from .model import Action, Step
 from .settings import sanitize_url
 from .simple import REFUSED_STATUS, IndexProject
+from .versions import same_version
 
 ATTEMPTS = 4
 # Files uploaded at once. An index spends most of an upload's time on its side (PyPI:
@@ -312,7 +313,7 @@ class Uploader:
         listed = sorted(
             name
             for name in seen.listed
-            if (v := file_version(name)) is not None and _same_version(v, version)
+            if (v := file_version(name)) is not None and same_version(v, version)
         )
         if not listed:
             return f"The index lists no file of version {version}."
@@ -362,13 +363,6 @@ def _failed_among(failures: list[tuple[Dist, PackageIndexError]]) -> PackageInde
         f"{first.message} Uploads of other files failed beside it: {others}.",
         first.hint,
     )
-
-
-def _same_version(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
 
 
 def _exists(response: requests.Response) -> bool:

@@ -8,31 +8,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from .dists import Dist, file_version
 from .errors import DistributionError
 from .gha import Console
-
-
-def _parsed(text: str) -> Version | None:
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
-
-
-def _same(a: str, b: Version | None) -> bool:
-    try:
-        return Version(a) == b
-    except InvalidVersion:
-        return False
+from .versions import same_version
 
 
 def _versions_of(dist: Dist) -> str:
     """A file and its version; both versions when its name and its metadata disagree."""
     named = file_version(dist.filename)
-    if named is not None and named != dist.version and not _same(named, _parsed(dist.version)):
+    if named is not None and not same_version(named, dist.version):
         return f"{dist.filename} (version {named} in its name, {dist.version} in its metadata)"
     return f"{dist.filename} (version {dist.version})"
 
@@ -69,12 +56,13 @@ def check(
     mismatched = [
         d
         for d in dists
-        if not _same(d.version, version) or not _same(file_version(d.filename) or "", version)
+        if not same_version(d.version, version)
+        or not same_version(file_version(d.filename) or "", version)
     ]
     if mismatched:
         listing = ", ".join(_versions_of(d) for d in mismatched)
         if built:
-            made = sorted({d.version for d in mismatched if not _same(d.version, version)})
+            made = sorted({d.version for d in mismatched if not same_version(d.version, version)})
             raise DistributionError(
                 "dist-version-mismatch",
                 f"The build made version {', '.join(made) or 'files named for another'}, but "

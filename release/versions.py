@@ -96,6 +96,15 @@ def parse_known(text: str) -> Version | None:
         return None
 
 
+def same_version(a: str, b: str | Version) -> bool:
+    """Equal as PEP 440 versions (``1.0`` is ``1.0.0``); text that is no version is
+    equal only to the same text."""
+    left, right = parse_known(a), b if isinstance(b, Version) else parse_known(b)
+    if left is None or right is None:
+        return a == str(b)
+    return left == right
+
+
 def series(version: Version) -> tuple[int, int]:
     """A release series: the same major.minor, as maintenance branches (1.2.x) are cut."""
     release = (*version.release, 0)

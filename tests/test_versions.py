@@ -6,7 +6,7 @@ import pytest
 from packaging.version import Version
 
 from release.errors import InputError, VersionError
-from release.versions import Known, gate, parse_tag, tag_from_ref
+from release.versions import Known, gate, parse_tag, same_version, tag_from_ref
 
 
 @pytest.mark.parametrize(
@@ -174,3 +174,19 @@ def test_backport_equal_is_a_resume_not_a_backport() -> None:
     verdict = gate(Version("1.2.4"), known("1.2.4", "2.0.0"), "t", allow_backport=True)
     assert verdict.resume
     assert not verdict.backport
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("1.0", "1.0.0", True),
+        ("1.0", Version("1.0.0"), True),
+        ("1.0.post1", "1.0", False),
+        ("not a version", "not a version", True),
+        ("not a version", "1.0", False),
+        ("1.0", "not a version", False),
+        ("", Version("1.0"), False),
+    ],
+)
+def test_same_version(a: str, b: str | Version, same: bool) -> None:
+    assert same_version(a, b) is same
