@@ -20,8 +20,9 @@ Scenarios (``--only`` takes their names):
 
 Every scenario starts with one untimed warm-up run of each contender (the build
 backends land in the one uv cache all contenders share), then paired rounds: in each
-round every contender runs once, the order rotating. The index is emptied before every
-run (see empty_index). Medians are compared: the ratio is ours / peer, below 1 when ours
+round every contender runs once, the order rotating. Before every run, untimed, the
+index is emptied and its server left with nothing of the previous run to finish (see
+reset_index). Medians are compared: the ratio is ours / peer, below 1 when ours
 is faster or smaller. Goals: ours <= 1.0x uv and <= 1.0x build + twine (setuptools,
 hatchling), <= 0.5x twine (prebuilt20), <= 1.0x twine and a tree RSS <= 60 MiB
 (big-wheel), <= 5x a bare interpreter (startup); the other rows only inform.
@@ -42,6 +43,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,6 +75,7 @@ POST_DELAY = 0.3  # seconds the proxy holds every upload POST (prebuilt20)
 BIG_WHEEL = 300 * MIB
 RSS_LIMIT_MIB = 60
 STARTUP_RUNS = 10
+WAITRESS_THREADS = 4  # pypiserver's server, with its default worker threads
 BUSY_LOAD = 1.0  # 1-minute load average above which a warning says the timings are noisy
 
 TWINE_UPLOAD = [PY, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar"]
@@ -100,13 +103,27 @@ def ours_args(tag: str, upload_url: str, simple_url: str, *extra: str) -> list[s
     ]
 
 
-def empty_index(index_root: Path) -> None:
-    """Remove every file from the index before a run. pypiserver (without watchdog)
-    hashes every listed file on every page request, which PyPI does not: earlier runs'
-    files would make each index read slower and slower, and ours reads the index
-    several times. Emptied, every page lists at most what the run itself uploaded."""
+def reset_index(index_root: Path, simple_url: str) -> None:
+    """Before a run, untimed: remove every file from the index, and let its server
+    finish with the previous run.
+
+    pypiserver (without watchdog) hashes every listed file on every page request, which
+    PyPI does not: earlier runs' files would make each index read slower and slower, and
+    ours reads the index several times. Emptied, every page lists at most what the run
+    itself uploaded.
+
+    Its server (waitress) keeps the previous upload's body, a temporary file as large
+    as the upload, until the worker thread that took it takes its next request: closing
+    it then costs that request ~0.15 s for 300 MiB (measured with strace). Idle workers
+    are woken first in, first out, so a run's first requests never reach that worker;
+    a contender that makes several (ours reads the index before and after) would pay
+    the previous contender's clean-up. A few requests here take every worker in turn.
+    """
     for path in (index_root / "packages").iterdir():
         path.unlink()
+    for _ in range(2 * WAITRESS_THREADS):
+        with urllib.request.urlopen(simple_url, timeout=30) as answer:  # noqa: S310 - local
+            answer.read()
 
 
 def check_uploaded(index_root: Path, expected: int, who: str) -> None:
@@ -140,7 +157,7 @@ def whole_release(kind: str, root: Path, rounds: int) -> Outcome:
         def contender(who: str, steps: Callable[[str], list[list[str]]]) -> Contender:
             def run(version: str) -> Sample:
                 clean_project(project.path)
-                empty_index(root / "index")
+                reset_index(root / "index", index.simple_url)
                 tag = project.release(version)
                 sample = run_steps(steps(tag), project.path, env, logs / f"{who}-{version}.log")
                 check_uploaded(root / "index", 2, who)
@@ -210,7 +227,7 @@ def publish_prebuilt(
     def contender(who: str, args: Callable[[str], list[str]]) -> Contender:
         def run(version: str) -> Sample:
             clear(dist)
-            empty_index(root / "index")
+            reset_index(root / "index", simple)
             files = make(dist, name, version)
             tag = project.release(version)
             os.sync()  # the new files' writeback must not land inside the timed run
