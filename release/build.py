@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from collections.abc import Collection, Mapping, Sequence
@@ -21,11 +22,10 @@ from typing import TYPE_CHECKING, Literal
 
 from .errors import DistributionError
 from .gha import Console
-from .proc import Cancel, ToolLog
+from .proc import Cancel, Cancelled, ToolLog
 
 if TYPE_CHECKING:
     from build import ProjectBuilder
-    from build.env import DefaultIsolatedEnv
 
 TITLE = "Build sdist and wheel"
 Kind = Literal["sdist", "wheel"]
@@ -54,7 +54,6 @@ def build(
 ) -> None:
     """Build the sdist, then the wheel from it, into ``outdir`` (a fresh folder)."""
     from build import BuildBackendException, BuildException
-    from build.env import DefaultIsolatedEnv
 
     child_env = dict(env)
     if source_date_epoch:
@@ -81,7 +80,7 @@ def build(
         builder = _Builder(log, uv, child_env)
         stage = "sdist"
         try:
-            with DefaultIsolatedEnv(installer="uv") as isolated:
+            with builder.environment() as isolated:
                 sdist_builder = builder.prepare(isolated, project_dir, "sdist")
                 sdist = Path(sdist_builder.build("sdist", outdir))
                 log.note(f"Built {sdist.name}")
@@ -101,13 +100,63 @@ def build(
                     wheel = builder.separately(source, outdir)
                 log.note(f"Built {Path(wheel).name}")
         except (BuildBackendException, BuildException, _InstallFailed) as exc:
+            if log.cancel.cancelled:
+                # build wraps whatever a hook's runner raised, Cancelled included.
+                raise Cancelled from None
             raise _failed(stage, exc, builder.failure) from None
 
 
 class _InstallFailed(Exception):
-    def __init__(self, code: int) -> None:
+    def __init__(self, code: int, what: str = "installing its requirements") -> None:
         super().__init__(code)
         self.code = code
+        self.what = what
+
+
+class _Environment:
+    """An isolated build environment (build's IsolatedEnv protocol): a fresh virtual
+    environment of this interpreter, made by ``uv venv``.
+
+    build's own DefaultIsolatedEnv makes it with the venv module, in this process:
+    ~40 ms of Python that competes for the GIL with the index read running beside the
+    build. uv makes it in ~10 ms, in a child process the build can be called off in.
+    """
+
+    def __init__(self, builder: _Builder) -> None:
+        self.builder = builder
+        self.path = ""
+
+    def __enter__(self) -> _Environment:
+        self.path = tempfile.mkdtemp(prefix="release-build-env-")
+        try:
+            self.builder.uv_run(
+                "making the build environment",
+                ["venv", "--quiet", "--no-project", "--python", sys.executable, self.path],
+            )
+        except BaseException:
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    @property
+    def scripts_dir(self) -> str:
+        return os.path.join(self.path, "Scripts" if os.name == "nt" else "bin")
+
+    @property
+    def python_executable(self) -> str:
+        return os.path.join(self.scripts_dir, "python.exe" if os.name == "nt" else "python")
+
+    def make_extra_environ(self) -> dict[str, str]:
+        """What build's own environment adds for the hooks: its scripts first on PATH,
+        and no PYTHONPATH from outside."""
+        path = self.builder.env.get("PATH")
+        return {
+            "PATH": os.pathsep.join([self.scripts_dir, path]) if path else self.scripts_dir,
+            "PYTHONPATH": "",
+        }
 
 
 class _Builder:
@@ -139,36 +188,36 @@ class _Builder:
             self.failure += f": {printable(said[-1], 300)}" if said else ""
             raise subprocess.CalledProcessError(code, list(cmd))
 
-    def project(self, isolated: DefaultIsolatedEnv, source: Path) -> ProjectBuilder:
+    def environment(self) -> _Environment:
+        return _Environment(self)
+
+    def uv_run(self, what: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        """Run uv with the run's scrubbed environment (build's own calls would hand uv
+        the whole process environment, ``INPUT_*`` secrets included)."""
+        code = self.log.run([self.uv, *args], cwd=os.getcwd(), env=env or self.env)
+        if code != 0:
+            raise _InstallFailed(code, what)
+
+    def project(self, isolated: _Environment, source: Path) -> ProjectBuilder:
         from build import ProjectBuilder
 
         return ProjectBuilder.from_isolated_env(isolated, source, runner=self.runner)
 
-    def install(self, isolated: DefaultIsolatedEnv, requirements: Collection[str]) -> None:
-        """uv pip install into the isolated environment, with the run's scrubbed
-        environment (build's own install would hand uv the whole process environment)."""
+    def install(self, isolated: _Environment, requirements: Collection[str]) -> None:
+        """uv pip install into the isolated environment."""
         if not requirements:
             return
         self.log.note("Installing " + ", ".join(sorted(requirements)))
         env = {k: v for k, v in self.env.items() if k != "PYTHONPATH"}
         env["VIRTUAL_ENV"] = isolated.path
-        code = self.log.run(
-            [
-                self.uv,
-                "pip",
-                "install",
-                "--python",
-                isolated.python_executable,
-                *sorted(requirements),
-            ],
-            cwd=os.getcwd(),
-            env=env,
+        self.uv_run(
+            "installing its requirements",
+            ["pip", "install", "--python", isolated.python_executable, *sorted(requirements)],
+            env,
         )
-        if code != 0:
-            raise _InstallFailed(code)
 
     def prepare(
-        self, isolated: DefaultIsolatedEnv, source: Path, kind: Literal["sdist", "wheel"]
+        self, isolated: _Environment, source: Path, kind: Literal["sdist", "wheel"]
     ) -> ProjectBuilder:
         """A ProjectBuilder for ``source`` with its requirements for ``kind`` installed."""
         builder = self.project(isolated, source)
@@ -179,10 +228,8 @@ class _Builder:
 
     def separately(self, source: Path, outdir: Path) -> str:
         """The wheel in an environment of its own: its requirements differ from the sdist's."""
-        from build.env import DefaultIsolatedEnv
-
         self.log.note("Building the wheel from the sdist, in a fresh environment")
-        with DefaultIsolatedEnv(installer="uv") as isolated:
+        with self.environment() as isolated:
             builder = self.prepare(isolated, source, "wheel")
             return str(builder.build("wheel", outdir))
 
@@ -215,7 +262,7 @@ def _failed(stage: str, exc: Exception, failure: str) -> DistributionError:
     from .gha import printable
 
     if isinstance(exc, _InstallFailed):
-        said = f"installing its requirements failed (uv exited {exc.code})"
+        said = f"{exc.what} failed (uv exited {exc.code})"
     elif isinstance(exc, BuildBackendException):
         cause = exc.exception
         if isinstance(cause, subprocess.CalledProcessError) and failure:

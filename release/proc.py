@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -24,9 +26,19 @@ class Cancelled(Exception):
     """The work was called off from another thread (e.g. the index refused the version)."""
 
 
+def kill(proc: subprocess.Popen[str]) -> None:
+    """Kill a child and whatever it started: each tool runs in a process group of its
+    own, so a compiler or a build tool the backend started dies with it (and no longer
+    holds the output pipe open)."""
+    if os.name == "posix":
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.kill()
+
+
 class Cancel:
-    """Calls off a tool run from another thread: the child running now is killed, and no
-    other is started."""
+    """Calls off a tool run from another thread: the child running now is killed with
+    its process group, and no other is started."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -37,7 +49,7 @@ class Cancel:
         with self._lock:
             self.cancelled = True
             for proc in self._running:
-                proc.kill()
+                kill(proc)
 
     def start(self, start: Callable[[], subprocess.Popen[str]]) -> subprocess.Popen[str]:
         with self._lock:
@@ -116,6 +128,7 @@ class ToolLog:
                 # Python tools write UTF-8 whatever the locale (a container's may be POSIX).
                 encoding="utf-8",
                 errors="replace",
+                process_group=0 if os.name == "posix" else None,
             )
         )
         assert proc.stdout is not None
@@ -127,7 +140,7 @@ class ToolLog:
                         self._write(line)
             code = proc.wait()
         except BaseException:  # Ctrl-C, or the log could not be written: no orphan tool
-            proc.kill()
+            kill(proc)
             proc.wait()
             raise
         finally:

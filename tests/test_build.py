@@ -18,7 +18,7 @@ from release.dists import read_dist
 from release.errors import DistributionError, PackageIndexError
 from release.gha import Console
 from release.pipeline import alongside
-from release.proc import Cancel, ToolLog
+from release.proc import Cancel, Cancelled, ToolLog
 
 SLEEPER = "import time; print('started', flush=True); time.sleep(60)"
 
@@ -42,6 +42,22 @@ from flit_core.buildapi import *  # noqa: F403
 
 def get_requires_for_build_sdist(config_settings=None):
     return ["packaging"]
+"""
+
+
+# An sdist hook that starts a helper sharing its output (as a compiler started by a
+# backend does), then waits: the helper keeps the log's pipe open after the hook dies.
+SDIST_WITH_A_HELPER = f"""
+import subprocess
+import sys
+import time
+
+from flit_core.buildapi import *  # noqa: F403
+
+
+def build_sdist(sdist_directory, config_settings=None):
+    subprocess.Popen([sys.executable, "-c", {SLEEPER!r}])
+    time.sleep(60)
 """
 
 
@@ -116,6 +132,41 @@ def test_the_wheel_failing_after_the_sdist_is_named(
         "Building the wheel (from the sdist) failed: the build backend exited 1 in "
         "build_wheel: local-only.txt is missing.",
     )
+
+
+class CallsOffOn(io.StringIO):
+    """A log that calls the build off when a line it waits for is written."""
+
+    def __init__(self, cancel: Cancel, line: str) -> None:
+        super().__init__()
+        self.cancel, self.line = cancel, line
+
+    def write(self, text: str) -> int:
+        if self.line in text:
+            self.cancel.cancel()
+        return super().write(text)
+
+
+def test_a_called_off_build_stops_with_what_its_backend_started(
+    make_project, uv_cache: Path, tmp_path: Path
+) -> None:
+    """Called off mid-hook: the hook and the helper it started die together (the helper
+    no longer holds the log open), and it is reported called off, not failed."""
+    project = in_tree_backend(make_project("flit"), SDIST_WITH_A_HELPER)
+    cancel = Cancel()
+    log = CallsOffOn(cancel, "started")
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        build(
+            project.path,
+            tmp_path / "out",
+            source_date_epoch="1700000000",
+            env=env(uv_cache),
+            console=Console(actions=False, verbose=True, stream=log),
+            cancel=cancel,
+        )
+    assert time.monotonic() - started < 30  # not the helper's 60 s
+    assert log.getvalue().endswith("started\n-- Build sdist and wheel: called off\n")
 
 
 # --- the index read alongside the build ---------------------------------------------------
