@@ -36,12 +36,20 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 def neutralise(text: str) -> str:
     """Outside text made safe for the log: no ANSI codes, and no line (however it was
-    broken: a bare CR counts for the runner) that starts a workflow command."""
+    broken: a bare CR counts for the runner) that holds a workflow command."""
     lines = ANSI.sub("", text).splitlines() or [""]
-    return "\n".join(
-        line.replace("::", ":\u200b:", 1) if line.lstrip().startswith("::") else line
-        for line in lines
-    )
+    return "\n".join(_defuse(line) for line in lines)
+
+
+def _defuse(line: str) -> str:
+    # The runner reads two forms (actions/runner src/Runner.Common/ActionCommand.cs):
+    # ``::name::`` at the start of a line (TryParseV2), and the legacy ``##[name]``
+    # anywhere in it (TryParse). A zero-width space splits either marker: the runner
+    # sees no command, the reader the same text. (The runner matches the markers by
+    # culture, which may skip that space; the name it then reads starts with ':' or '['
+    # and is no command.)
+    line = line.replace("##[", "##\u200b[")
+    return line.replace("::", ":\u200b:", 1) if line.lstrip().startswith("::") else line
 
 
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators: none of them
