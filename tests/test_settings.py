@@ -109,6 +109,10 @@ def test_index_url(repository: str, index: str, expected: str) -> None:
         ("https://u:p4ss@host:8080/x", "https://***@host:8080/x"),
         ("https://tokenonly@host/x", "https://***@host/x"),
         ("https://host/x", "https://host/x"),
+        ("https://u:p4ss@host:x/y", "<a malformed URL>"),
+        ("https://u:p4ss@[host/x", "<a malformed URL>"),
+        ("https://u\uff1ap4ss\uff20[host/x", "<a malformed URL>"),  # '@' under NFKC
+        ("https://[host/x", "https://[host/x"),  # nothing to hide
     ],
 )
 def test_urls_are_scrubbed(url: str, shown: str) -> None:
@@ -253,3 +257,89 @@ def test_cli_without_password() -> None:
         Settings.from_args(["--tag", "v1.0"], {})
     assert info.value.code == "password-missing"
     assert info.value.message == "No password for the index: TWINE_PASSWORD is not set."
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "shown", "why"),
+    [
+        (
+            "repository-url",
+            "https://[upload.pypi.org/legacy/",
+            "https://[upload.pypi.org/legacy/",
+            "it cannot be parsed (a '[' or ']' out of place, or a character that a host "
+            "name cannot hold)",
+        ),
+        (
+            "index-url",
+            "https://pypi.org]/simple/",
+            "https://pypi.org]/simple/",
+            "it cannot be parsed (a '[' or ']' out of place, or a character that a host "
+            "name cannot hold)",
+        ),
+        (
+            "repository-url",
+            "https://user:pw@[upload.pypi.org/legacy/",
+            "<a malformed URL>",
+            "it cannot be parsed (a '[' or ']' out of place, or a character that a host "
+            "name cannot hold)",
+        ),
+        (
+            "repository-url",
+            "https://upload.pypi.org:99999/legacy/",
+            "https://upload.pypi.org:99999/legacy/",
+            "its port is not a number from 0 to 65535",
+        ),
+        (
+            "index-url",
+            "https://pypi.org:http/simple/",
+            "https://pypi.org:http/simple/",
+            "its port is not a number from 0 to 65535",
+        ),
+        ("repository-url", "https:///legacy/", "https:///legacy/", "it names no host"),
+    ],
+)
+def test_malformed_urls_are_refused(name: str, url: str, shown: str, why: str) -> None:
+    urls = {"repository-url": "https://upload.pypi.org/legacy/", name: url}
+    with pytest.raises(InputError) as info:
+        Settings.from_action_env(action_env(**urls))
+    assert info.value.code == f"{name}-invalid"
+    assert render(info.value.message, "action") == f"{name} '{shown}' is not a valid URL: {why}."
+    example = (
+        "https://pypi.org/simple/" if name == "index-url" else "https://upload.pypi.org/legacy/"
+    )
+    assert render(info.value.hint, "action") == (
+        f"Set {name} to a URL such as {example} (an IPv6 address goes in brackets, with "
+        "its port after them: https://[2001:db8::1]:8080/)."
+    )
+
+
+@pytest.mark.parametrize("debug", ["0", "1"])
+def test_a_malformed_url_ends_in_one_clean_error(
+    debug: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found before any build, as one annotation (no traceback unless debugging), and a
+    password in the URL is masked first and never shown, even when it cannot be parsed."""
+    from release.__main__ import main
+
+    password = "url-pa55word-in-a-broken-url"
+    env = action_env(
+        **{"repository-url": f"https://uploader:{password}@[upload.pypi.org/legacy/"},
+        **{"index-url": f"https://{password}@pypi.org]/simple/"},
+    )
+    env.update(RUNNER_DEBUG=debug, GITHUB_STEP_SUMMARY=str(tmp_path / "summary"))
+    assert main([], env) == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "::add-mask::pypi-x"
+    assert lines[1] == f"::add-mask::{password}"
+    assert out.count(password) == 1
+    assert password not in (tmp_path / "summary").read_text()
+    assert lines[-1] == (
+        "::error title=Invalid input [repository-url-invalid]::repository-url "
+        "'<a malformed URL>' is not a valid URL: it cannot be parsed (a '[' or ']' out of "
+        "place, or a character that a host name cannot hold).%0ASet repository-url to a URL "
+        "such as https://upload.pypi.org/legacy/ (an IPv6 address goes in brackets, with "
+        "its port after them: https://[2001:db8::1]:8080/)."
+    )
+    assert ("Traceback" in out) == (debug == "1")
+    assert "ValueError" not in out
