@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
+import lzma
 import queue
 import tarfile
 import threading
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
-from packaging.metadata import InvalidMetadata, Metadata, RawMetadata, parse_email
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -23,6 +25,7 @@ from packaging.utils import (
 from .errors import DistributionError
 
 if TYPE_CHECKING:
+    from packaging.metadata import RawMetadata
     from twine.package import PackageFile
 
 CHUNK = 1024 * 1024
@@ -30,6 +33,11 @@ CHUNK = 1024 * 1024
 # (uncompressed): a compression bomb on the index must not cost gigabytes.
 INFLATE_FACTOR = 20
 INFLATE_FLOOR = 64 * 1024 * 1024
+# The same members can sit under other tar headers (a PAX header for a fractional time,
+# another format, another padding): the index's copy may inflate this much more per
+# member, and in all, than ours.
+HEADER_SLACK = 4 * tarfile.BLOCKSIZE
+ARCHIVE_SLACK = 64 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +70,16 @@ def file_version(filename: str) -> str | None:
         if filename.endswith(".whl"):
             return str(parse_wheel_filename(filename)[1])
         return str(parse_sdist_filename(filename)[1])
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+
+
+def file_project(filename: str) -> str | None:
+    """The project in a distribution's file name (normalised), or None for other files."""
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[0]
+        return parse_sdist_filename(filename)[0]
     except (InvalidWheelFilename, InvalidSdistFilename):
         return None
 
@@ -110,6 +128,9 @@ def _metadata_bytes(path: Path) -> bytes:
 
 def read_metadata(path: Path) -> RawMetadata:
     """The file's core metadata; its name and version validated by packaging."""
+    # Imported here (27 ms): the build starts before it is needed.
+    from packaging.metadata import InvalidMetadata, Metadata, parse_email
+
     try:
         raw, _unparsed = parse_email(_metadata_bytes(path))
     except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
@@ -230,24 +251,53 @@ class _Budget:
     def used(self) -> int:
         return self.limit - self.left
 
-    def member(self, skipped: int = 0) -> None:
-        """One more member; ``skipped``: bytes of it inflated but not read."""
+    def member(self) -> None:
+        """One more member."""
         self.members += 1
         if self.max_members is not None and self.members > self.max_members:
             raise OverflowError("archive has more members than the one compared with")
-        self.spend(skipped)
 
     def spend(self, n: int) -> None:
         self.left -= n
         if self.left < 0:
             raise OverflowError("archive inflates past the comparison budget")
 
-    def digest(self, stream: Iterator[bytes]) -> str:
+    def digest(self, stream: Iterator[bytes], *, charge: bool = True) -> str:
         h = hashlib.sha256()
         for chunk in stream:
-            self.spend(len(chunk))
+            if charge:
+                self.spend(len(chunk))
             h.update(chunk)
         return h.hexdigest()
+
+
+class _Metered:
+    """A .tar.gz's inflated stream, for tarfile, that charges the budget for every byte
+    inflated: the members' data, what a seek skips, and the headers. tarfile reads a
+    GNU long name or a PAX header with one read of the size the header declares
+    (2**40 from a 1 KiB file), so no read asks the inflater for more than the budget."""
+
+    def __init__(self, raw: gzip.GzipFile, budget: _Budget) -> None:
+        self.raw = raw
+        self.budget = budget
+
+    def read(self, size: int | None = -1) -> bytes:
+        room = self.budget.left + 1  # one byte past the budget overflows it
+        data = self.raw.read(room if size is None or size < 0 else min(size, room))
+        self.budget.spend(len(data))
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence not in (0, 1):
+            raise ValueError("seek from the end is not supported")  # nor by gzip
+        here = self.raw.tell()
+        target = here + offset if whence == 1 else offset
+        # Forward, gzip inflates what it skips; backward, it inflates again from the start.
+        self.budget.spend(target - here if target >= here else max(target, 0))
+        return self.raw.seek(target)
+
+    def tell(self) -> int:
+        return self.raw.tell()
 
 
 def _chunks(read: Callable[[int], bytes]) -> Iterator[bytes]:
@@ -266,17 +316,18 @@ def _members(path: Path, budget: _Budget) -> dict[str, str]:
                     with zf.open(info) as fh:
                         out[info.filename] = budget.digest(_chunks(fh.read))
         return out
-    with tarfile.open(path, "r:gz") as tf:
-        for member in tf:  # tarfile keeps each member: the count bounds the memory
-            if member.isfile():
+    with gzip.GzipFile(path, "rb") as gz:
+        metered = cast(IO[bytes], _Metered(gz, budget))  # tarfile reads, seeks and tells
+        with tarfile.open(fileobj=metered, mode="r:") as tf:
+            for member in tf:  # tarfile keeps each member: the count bounds the memory
                 budget.member()
-                data = tf.extractfile(member)
-                out[member.name] = budget.digest(_chunks(data.read) if data else iter(()))
-                continue
-            # Skipping a member's data in a .tar.gz still inflates it.
-            budget.member(skipped=member.size)
-            if member.issym() or member.islnk():
-                out[member.name] = "link:" + member.linkname
+                if member.isfile():
+                    data = tf.extractfile(member)  # its bytes are charged as they are read
+                    out[member.name] = budget.digest(
+                        _chunks(data.read) if data else iter(()), charge=False
+                    )
+                elif member.issym() or member.islnk():
+                    out[member.name] = "link:" + member.linkname
     return out
 
 
@@ -286,14 +337,27 @@ def same_contents(a: Path, b: Path) -> bool:
     A backend that does not build reproducibly (timestamps in the archive) gives files
     whose sha256 differs while what they install is identical. ``b`` is our own file,
     read first; an archive with its contents inflates to as many bytes in as many
-    members, so reading ``a`` (the index's) stops one byte or one member past that: a
-    bomb costs no more than our own file.
+    members (give or take their headers), so reading ``a`` (the index's) stops one byte
+    or one member past that: a bomb costs no more than our own file. Whatever the
+    archive modules raise on a damaged or hostile file means "not the same".
     """
     try:
         ours = _Budget(max(INFLATE_FLOOR, INFLATE_FACTOR * b.stat().st_size))
         mine = _members(b, ours)
-        return _members(a, _Budget(ours.used, max_members=ours.members)) == mine
-    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError, OverflowError):
+        room = ours.used + HEADER_SLACK * ours.members + ARCHIVE_SLACK
+        return _members(a, _Budget(room, max_members=ours.members)) == mine
+    except (
+        OSError,  # gzip.BadGzipFile, a CRC mismatch, bz2's errors
+        EOFError,
+        OverflowError,  # past the budget
+        ValueError,  # a malformed PAX sparse map, an offset tarfile cannot seek to
+        RuntimeError,  # an encrypted zip member
+        NotImplementedError,  # a zip compression method zipfile does not know
+        zlib.error,
+        lzma.LZMAError,
+        tarfile.TarError,
+        zipfile.BadZipFile,
+    ):
         return False
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .dists import Dist, file_version
+from .dists import Dist, file_project, file_version
 from .errors import DistributionError
 from .gha import Console
 from .versions import same_version
@@ -52,6 +52,25 @@ def check(
             + ".",
             "The project name comes from pyproject.toml's [project] name; publish "
             "only that project's files, or set {working-directory} to the right project.",
+        )
+    # The index refuses a file whose name is another project's than its metadata's (a
+    # renamed file), perhaps after uploading the others: refused here, before any upload.
+    renamed = [
+        (d, named)
+        for d in dists
+        if (named := file_project(d.filename)) is not None and named != canonicalize_name(d.name)
+    ]
+    if renamed:
+        raise DistributionError(
+            "dist-filename-mismatch",
+            f"{where} holds files whose name is another project's than their metadata's: "
+            + ", ".join(
+                f"{d.filename} (project '{named}' in its name, '{d.name}' in its metadata)"
+                for d, named in renamed
+            )
+            + ".",
+            "An index refuses such a file. Publish the files as the build backend named "
+            "them (a renamed file is not the same file), or rebuild them.",
         )
     mismatched = [
         d

@@ -4,12 +4,17 @@ Metadata-Version)."""
 
 from __future__ import annotations
 
+import io
+import tarfile
+import tracemalloc
 import zipfile
+import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
-from release.dists import read_dist
+from release.dists import read_dist, same_contents, sha256_of
 from release.errors import DistributionError
 
 
@@ -74,3 +79,93 @@ def test_the_package_is_twines_own_without_a_second_read(tmp_path: Path) -> None
     assert type(ours) is type(theirs)
     assert vars(ours) == vars(theirs)
     assert ours.metadata_dictionary() == theirs.metadata_dictionary()
+
+
+# --- comparing archives: the index's copy against ours --------------------------------------
+
+
+def sdist(path: Path, members: dict[str, bytes], *, fmt: int = tarfile.PAX_FORMAT, mtime=0) -> Path:
+    with tarfile.open(path, "w:gz", format=fmt) as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), mtime
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+OURS = {f"demo-1.0/src/demo/m{i}.py": b"x = %d\n" % i for i in range(50)}
+OURS["demo-1.0/PKG-INFO"] = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n"
+
+
+def test_the_same_members_under_other_headers_are_the_same(tmp_path: Path) -> None:
+    """A non-reproducible build: times, owners and header format differ (here a PAX
+    header per member for its fractional time), the members do not."""
+    ours = sdist(tmp_path / "ours.tar.gz", OURS, fmt=tarfile.USTAR_FORMAT)
+    theirs = sdist(tmp_path / "theirs.tar.gz", OURS, mtime=1_700_000_000.5)
+    assert sha256_of(ours) != sha256_of(theirs)
+    assert same_contents(theirs, ours)
+    changed = {**OURS, "demo-1.0/src/demo/m7.py": b"x = 8\n"}
+    assert not same_contents(sdist(tmp_path / "changed.tar.gz", changed), ours)
+
+
+def declaring(kind: bytes, size: int, then: Iterable[bytes] = ()) -> bytes:
+    """A .tar.gz opening with a long-name (GNU) or extended (PAX) header that declares
+    ``size`` bytes, followed by ``then`` (compressed as it comes: zeros cost nothing)."""
+    info = tarfile.TarInfo("././@LongLink")
+    info.type, info.size = kind, size
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip framing
+    out = [packer.compress(info.tobuf(format=tarfile.GNU_FORMAT))]
+    out += [packer.compress(chunk) for chunk in then]
+    return b"".join(out) + packer.flush()
+
+
+@pytest.mark.parametrize("kind", [tarfile.GNUTYPE_LONGNAME, tarfile.XHDTYPE])
+def test_a_header_declaring_a_terabyte_is_not_the_same(tmp_path: Path, kind: bytes) -> None:
+    """tarfile reads such a header with one read of the declared size: a 1 KiB file on
+    the index must not become a MemoryError."""
+    theirs = tmp_path / "theirs.tar.gz"
+    theirs.write_bytes(declaring(kind, 2**40, [bytes(4096)]))
+    assert len(theirs.read_bytes()) < 1024
+    assert not same_contents(theirs, sdist(tmp_path / "ours.tar.gz", OURS))
+
+
+@pytest.mark.parametrize("kind", [tarfile.GNUTYPE_LONGNAME, tarfile.XHDTYPE])
+def test_a_header_inflating_to_megabytes_costs_our_archives_worth(
+    tmp_path: Path, kind: bytes
+) -> None:
+    """A header that declares (and holds) 128 MiB of zeros is read only as far as our own
+    archive would be: every byte inflated, headers too, is charged to the budget."""
+    mib = 128
+    theirs = tmp_path / "theirs.tar.gz"
+    theirs.write_bytes(declaring(kind, mib * 2**20, (bytes(2**20) for _ in range(mib))))
+    ours = sdist(tmp_path / "ours.tar.gz", OURS)
+    tracemalloc.start()
+    try:
+        assert not same_contents(theirs, ours)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_damaged_archives_are_not_the_same(tmp_path: Path) -> None:
+    """Whatever the archive modules raise on a damaged file (a broken deflate stream, a
+    compression method they do not know) means "not the same", never an internal error."""
+    text = b"".join(b"line %d\n" % i for i in range(200_000))
+    ours = sdist(tmp_path / "ours.tar.gz", {**OURS, "demo-1.0/data.txt": text})
+    data = bytearray(ours.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 20] = b"\xff" * 20  # zlib.error, after the first members
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(bytes(data))
+    assert not same_contents(broken, ours)
+
+    whl = tmp_path / "demo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(whl, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("demo/__init__.py", "x = 1\n" * 100)
+    unknown = tmp_path / "unknown.whl"
+    # The compression method (99) in the local and the central header.
+    unknown.write_bytes(whl.read_bytes().replace(b"\x08\x00", b"\x63\x00"))
+    with zipfile.ZipFile(unknown) as zf, pytest.raises(NotImplementedError):
+        zf.read("demo/__init__.py")
+    assert not same_contents(unknown, whl)

@@ -206,6 +206,24 @@ def test_file_name_with_cr_lf_cannot_inject(make_project, pypiserver: Index, act
     assert "&lt;img src=x onerror=alert(1)&gt;" in run.summary
 
 
+def test_a_file_renamed_for_another_project_is_refused_before_any_upload(
+    make_project, pypiserver: Index, action
+) -> None:
+    """PyPI refuses a file whose name and metadata disagree, perhaps after the others
+    went up; here nothing goes up."""
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    prebuilt(action, project, tag, pypiserver)
+    dist = project.path / "dist"
+    (dist / WHEEL).rename(dist / "otherproj-1.0.0-py3-none-any.whl")
+    run = action(project, tag, pypiserver, build="false", verify_metadata="false")
+    assert refused(run, "dist-filename-mismatch", pypiserver)[1] == (
+        "packages-dir 'dist' holds files whose name is another project's than their "
+        "metadata's: otherproj-1.0.0-py3-none-any.whl (project 'otherproj' in its name, "
+        "'flit-sample' in its metadata)."
+    )
+
+
 # --- secrets -------------------------------------------------------------------------------
 
 

@@ -135,6 +135,25 @@ def test_names_compare_normalised(project: str, metadata_name: str, filename: st
     assert verify([dist(filename, name=metadata_name)], project=project, tag="v1.0") == ""
 
 
+@pytest.mark.parametrize("built", [False, True])
+def test_a_file_named_for_another_project(built: bool) -> None:
+    """The index refuses a file whose name and metadata name different projects, perhaps
+    after the other files went up: refused before any upload."""
+    renamed = [
+        dist("otherproj-1.0.0-py3-none-any.whl", name="flit_sample"),
+        dist("Other.Proj-1.0.0.tar.gz", name="flit-sample"),
+    ]
+    assert refused([dist(WHEEL), *renamed], built=built) == (
+        "dist-filename-mismatch",
+        "packages-dir 'dist' holds files whose name is another project's than their "
+        "metadata's: otherproj-1.0.0-py3-none-any.whl (project 'otherproj' in its name, "
+        "'flit_sample' in its metadata), Other.Proj-1.0.0.tar.gz (project 'other-proj' in "
+        "its name, 'flit-sample' in its metadata).",
+        "An index refuses such a file. Publish the files as the build backend named them "
+        "(a renamed file is not the same file), or rebuild them.",
+    )
+
+
 def test_the_build_made_another_version() -> None:
     files = [dist(WHEEL), dist(SDIST)]
     assert refused(files, tag="v1.1.0", built=True) == (
