@@ -1,7 +1,7 @@
 """The GitHub Release for the tag, through PyGithub.
 
 preflight() runs in the plan, before anything is uploaded, and changes nothing:
-the token reaches the repository, the tag is there on the released commit, and the
+the token reaches the repository, the tag is there on the commit this run built, and the
 token may write releases. publish() runs after the index confirmed the files: it
 creates the release as a draft (or reuses the one there), attaches the files, then
 publishes it, so immutable releases work and a re-run finishes what is left.
@@ -55,6 +55,9 @@ class Asset:
     name: str
     sha256: str
     path: Path
+    # An asset of this name already there is kept as it is, not compared: an attestation
+    # taken from the index may be serialised otherwise than the copy attached before.
+    kept: bool = False
 
 
 def client(token: str, api_url: str, write_interval: float) -> Client:
@@ -181,14 +184,21 @@ def preflight(
     repository: str,
     tag: str,
     tag_prefix: str,
-    sha: str,
+    built: str,
+    started_for: str,
     version: Version,
     previous: Version | None,
     workdir: Path,
     notes_file: Path | None,
     root: Path,
 ) -> ReleasePlan:
-    """Every check that can be made on GitHub before an upload; creates nothing."""
+    """Every check that can be made on GitHub before an upload; creates nothing.
+
+    ``built``: the commit this run built (the checkout's HEAD; "" without a checkout).
+    ``started_for``: GITHUB_SHA, when the tag is the one whose push (or release) started
+    the run, so that GITHUB_SHA is the commit the tag named then; "" otherwise (a tag
+    given as an input, where GITHUB_SHA is the head of some branch).
+    """
     if not repository:
         raise InputError(
             "github-repository-missing",
@@ -218,14 +228,7 @@ def preflight(
         target = ref.object.sha
         if ref.object.type == "tag":  # an annotated tag points at a tag object
             target = repo.get_git_tag(target).object.sha
-    if sha and target != sha:
-        raise GitHubError(
-            "github-tag-moved",
-            f"Tag '{tag}' points at commit {target[:12]} on GitHub, but this run "
-            f"released commit {sha[:12]}.",
-            "The tag moved after the workflow started, or the workflow checked out "
-            "another commit; re-run the workflow from the tag.",
-        )
+    _check_tag_target(tag, target, built, started_for)
     body, source = find_notes(workdir, notes_file, version, root=root)
     # Asking GitHub for generated notes needs contents: write, so it also proves the
     # token may write releases, without creating anything.
@@ -246,6 +249,32 @@ def preflight(
         prerelease=version.is_prerelease,
         make_latest=not version.is_prerelease and (ceiling is None or version >= ceiling),
         existing="" if existing is None else ("draft" if existing.draft else "published"),
+    )
+
+
+def _check_tag_target(tag: str, target: str, built: str, started_for: str) -> None:
+    """The tag on GitHub names the commit that is released: the one built, else (no
+    checkout) the one the run was started for."""
+    commit = built or started_for
+    if not commit or target == commit:
+        return
+    if commit == started_for:
+        raise GitHubError(
+            "github-tag-moved",
+            f"Tag '{tag}' points at commit {target[:12]} on GitHub, but this workflow run "
+            f"was started for commit {commit[:12]}"
+            + (", which it built" if built else "")
+            + ": the tag moved after the run started.",
+            "Run the workflow again for the tag as it is now (or move the tag back, if it "
+            "was moved by mistake).",
+        )
+    raise GitHubError(
+        "github-tag-not-built",
+        f"Tag '{tag}' points at commit {target[:12]} on GitHub, but this run built commit "
+        f"{built[:12]} (the checked-out HEAD).",
+        f"Check out the tag before releasing it (in a workflow, actions/checkout with "
+        f"'ref: {tag}'; locally, git fetch --tags, then git checkout {tag}); if the tag is "
+        "on the wrong commit, move it on GitHub to the commit to release.",
     )
 
 
@@ -324,6 +353,8 @@ def publish(
         if there is None:
             missing.append(asset)
             continue
+        if asset.kept:
+            continue
         with api_errors(f"reading asset {asset.name}", name):
             same = _asset_sha256(there, session, token) == asset.sha256
         if not same:
@@ -387,13 +418,20 @@ def _attach(release: GitRelease, asset: Asset, tag: str, repository: str) -> Non
         )
 
 
+def dist_asset(dist: Dist) -> Asset:
+    return Asset(dist.filename, dist.sha256, dist.path)
+
+
 @contextmanager
-def assets_for(dists: Sequence[Dist], extra: Sequence[Path] = ()) -> Iterator[list[Asset]]:
+def assets_for(dists: Sequence[Asset], extra: Sequence[Asset] = ()) -> Iterator[list[Asset]]:
     """The files to attach: every distribution, any extra files (attestations), and a
-    SHA256SUMS file of them all."""
-    files = [Asset(d.filename, d.sha256, d.path) for d in dists]
-    files += [Asset(p.name, sha256_of(p), p) for p in extra]
+    SHA256SUMS file of the distributions.
+
+    SHA256SUMS lists the distributions only: they are the same in every run of a
+    release, while an attestation is made only by the run that uploads its file, so a
+    re-run's SHA256SUMS is the first run's, and the asset attached then is found equal.
+    """
     with tempfile.TemporaryDirectory(prefix="release-sums-") as tmp:
         sums = Path(tmp) / "SHA256SUMS"
-        sums.write_text(sha256sums([(a.name, a.sha256) for a in files]), encoding="utf-8")
-        yield [*files, Asset("SHA256SUMS", sha256_of(sums), sums)]
+        sums.write_text(sha256sums([(a.name, a.sha256) for a in dists]), encoding="utf-8")
+        yield [*dists, *extra, Asset("SHA256SUMS", sha256_of(sums), sums)]

@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, TypeVar
 from packaging.version import Version
 
 from .build import build, copy_out
-from .dists import Dist, find_files, read_dist
+from .dists import Dist, find_files, read_dist, sha256_of
 from .errors import DistributionError, InputError, PackageIndexError
 from .gha import Console
 from .gitrepo import Checkout, inspect
-from .model import Action, Plan, ReleasePlan, Result
+from .model import Action, Plan, ReleasePlan, Result, Step
 from .paths import confine
 from .proc import Cancel
 from .report import report
 from .settings import Settings, sanitize_url
-from .simple import IndexProject
+from .simple import IndexFile, IndexProject
 from .verify import check, twine_check
 from .versions import Gate, gate, parse_tag
 
@@ -103,7 +103,7 @@ def plan(ctx: Context) -> Plan:
         session=ctx.session,
         console=ctx.console,
     )
-    release = github_preflight(ctx, version, verdict, root) if s.github_release else None
+    release = github_preflight(ctx, version, verdict, root, checkout) if s.github_release else None
     return Plan(
         project=name,
         version=version,
@@ -189,11 +189,13 @@ def alongside(background: Callable[[Cancel], _T], foreground: Callable[[], _R]) 
         work = pool.submit(background, cancel)
         try:
             got = foreground()
+            # Waiting here too: a Ctrl-C while the build still runs calls it off at
+            # once, instead of leaving the pool to wait for the whole build.
+            return work.result(), got
         except BaseException:
             cancel.cancel()
             wait([work])  # stopped, its files never used; its error is not the story
             raise
-        return work.result(), got
 
 
 def make_dists(ctx: Context, checkout: Checkout, cancel: Cancel | None = None) -> list[Dist]:
@@ -249,17 +251,23 @@ def verify_dists(ctx: Context, dists: list[Dist], name: str, version: Version) -
         twine_check(dists, console=ctx.console)
 
 
-def github_preflight(ctx: Context, version: Version, verdict: Gate, root: Path) -> ReleasePlan:
+def github_preflight(
+    ctx: Context, version: Version, verdict: Gate, root: Path, checkout: Checkout
+) -> ReleasePlan:
     from . import github
 
     s = ctx.settings
+    # GITHUB_SHA is the tag's commit only when the tag is the pushed one (GITHUB_REF);
+    # with the tag input (workflow_dispatch) it is the head of whatever branch ran.
+    started_for = "" if s.inputs.get("tag") else s.github_sha
     with ctx.console.group(f"Check GitHub: {s.github_repository}, tag {s.tag}"):
         return github.preflight(
             ctx.github(),
             repository=s.github_repository,
             tag=s.tag,
             tag_prefix=s.tag_prefix,
-            sha=s.github_sha,
+            built=checkout.head,
+            started_for=started_for,
             version=version,
             previous=verdict.previous,
             workdir=s.working_directory,
@@ -281,7 +289,7 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
     def fresh() -> IndexProject:
         return idx.read_project(ctx.session, s.index_url, plan.project, fresh=True)
 
-    regate(ctx, plan, fresh())
+    plan = result.plan = regate(ctx, plan, fresh())
     to_upload = [step for step in plan.steps if step.action is Action.UPLOAD]
     source = upload_credential(ctx, plan) if to_upload else None
     result.credential = s.credential_kind if source is not None else ""
@@ -289,7 +297,8 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
     if signed is not None:
         # Signing took a while (Sigstore, the transparency log): the index may have
         # moved meanwhile, so gate again right before the first upload byte.
-        regate(ctx, plan, fresh())
+        plan = result.plan = regate(ctx, plan, fresh())
+        to_upload = [step for step in plan.steps if step.action is Action.UPLOAD]
 
     minting = threading.Lock()  # uploads run side by side; a token is minted once
 
@@ -324,15 +333,61 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
         uploader.upload_all(files, uploaded)
     confirm(plan.steps, fresh, ctx.session)
     result.confirmed = True
+    served: list[IndexProject] = []
+
+    def listing() -> IndexProject:
+        """The index's page after the upload, read once when first needed."""
+        if not served:
+            served.append(fresh())
+        return served[0]
+
     if signed is not None:
-        confirm_provenance(ctx, plan, fresh(), signed, result)
+        confirm_provenance(ctx, plan, listing(), signed, result)
     if plan.release is not None:
-        github_release(ctx, plan, result)
+        github_release(ctx, plan, result, listing, signed)
 
 
-def regate(ctx: Context, plan: Plan, project: IndexProject) -> None:
-    """The index may have moved while this run built: gate again on a fresh read."""
-    judge(ctx, project, plan.version)
+def regate(ctx: Context, plan: Plan, project: IndexProject) -> Plan:
+    """The index may have moved since the plan read it (a concurrent run, a stale cached
+    page): gate again on a fresh read, and decide again what to upload."""
+    s = ctx.settings
+    verdict = judge(ctx, project, plan.version)
+    steps = plan.steps
+    if not _still_decided(steps, project.files_for(plan.version), s.skip_existing):
+        from .upload import decide
+
+        steps = decide(
+            [step.dist for step in steps],
+            project,
+            plan.version,
+            skip_existing=s.skip_existing,
+            session=ctx.session,
+            console=ctx.console,
+        )
+    return dataclasses.replace(
+        plan,
+        steps=steps,
+        resume=verdict.resume,
+        previous=verdict.previous,
+        backport=verdict.backport,
+    )
+
+
+def _still_decided(steps: list[Step], on_index: dict[str, IndexFile], skip_existing: bool) -> bool:
+    """Whether decide() would make these steps again: the index lists this version's
+    files as when they were decided (no file more, and each with the same sha256).
+    Saves downloading again a file whose bytes differ from this run's."""
+    ours = {step.dist.filename: step for step in steps}
+    if not skip_existing and not on_index.keys() <= ours.keys():
+        return False
+    for name, step in ours.items():
+        entry = on_index.get(name)
+        if step.action is Action.UPLOAD:
+            if entry is not None:
+                return False
+        elif entry is None or entry.sha256 is None or entry.sha256 != step.expected_sha256:
+            return False
+    return True
 
 
 def upload_credential(ctx: Context, plan: Plan) -> CredentialSource:
@@ -421,8 +476,6 @@ def confirm_provenance(
     """Where the index serves PEP 740 provenance, it must verify for this file and
     publisher."""
     from . import attest
-    from .http import get_capped
-    from .index import MAX_PAGE
 
     listed = {f.filename: f for f in project.files}
     for step in plan.steps:
@@ -434,36 +487,191 @@ def confirm_provenance(
         if not url:
             result.attestations[name] = "signed and verified; the index serves no provenance"
             continue
-        page = get_capped(ctx.session, url, max_bytes=MAX_PAGE)
-        if page.status != 200:
-            raise PackageIndexError(
-                "provenance-unavailable",
-                f"The index lists provenance for {name} but answered HTTP {page.status}.",
-                "Re-run later to check it again (nothing is uploaded twice).",
-            )
-        attest.verify_provenance(page.body, step.dist.path, signed.publisher, config=signed.config)
+        body = read_provenance(ctx, name, url)
+        attest.verify_provenance(body, step.dist.path, signed.publisher, config=signed.config)
         result.attestations[name] = "signed, verified, and the index's provenance verified"
 
 
-def github_release(ctx: Context, plan: Plan, result: Result) -> None:
+PROVENANCE_HINT = (
+    "The files are on the index. Re-run later to check the provenance again (nothing is "
+    "uploaded twice)."
+)
+
+
+def read_provenance(ctx: Context, name: str, url: str) -> bytes:
+    """The PEP 740 provenance object the index lists for a file it has."""
+    import requests
+
+    from .http import TooLarge, TooSlow, Unreadable, gave_up, get_capped
+    from .index import MAX_PAGE
+
+    try:
+        page = get_capped(ctx.session, url, max_bytes=MAX_PAGE)
+    except (TooLarge, TooSlow, Unreadable) as exc:
+        raise PackageIndexError(
+            "provenance-unavailable",
+            f"The index lists provenance for {name}, but it could not be read: {exc}.",
+            PROVENANCE_HINT,
+        ) from None
+    except requests.RequestException as exc:
+        why = gave_up(exc)
+        raise PackageIndexError(
+            "provenance-unavailable",
+            f"The index lists provenance for {name}, but did not answer: {type(exc).__name__}"
+            + (f" (not retried further: {why})" if why else "")
+            + ".",
+            PROVENANCE_HINT,
+        ) from None
+    if page.status != 200:
+        raise PackageIndexError(
+            "provenance-unavailable",
+            f"The index lists provenance for {name} but answered HTTP {page.status}.",
+            PROVENANCE_HINT,
+        )
+    return page.body
+
+
+def github_release(
+    ctx: Context,
+    plan: Plan,
+    result: Result,
+    listing: Callable[[], IndexProject],
+    signed: Signed | None,
+) -> None:
+    """The release with the bytes the index serves, SHA256SUMS of them, and each file's
+    attestation: this run's for the files it uploaded, the index's for the others."""
     from . import github
 
     s = ctx.settings
     assert plan.release is not None
-    dists = [step.dist for step in plan.steps]
-    with (
-        ctx.console.group(f"GitHub Release {plan.tag}"),
-        github.assets_for(dists, result.attestation_files) as assets,
-    ):
-        github.publish(
-            ctx.github(),
-            plan.release,
-            assets,
-            token=s.github_token,
-            session=ctx.session,
-            result=result.release,
-        )
+    with ctx.console.group(f"GitHub Release {plan.tag}"):
+        files = release_files(ctx, plan, listing)
+        ours = signed.files if signed else {}
+        attestations = [
+            github.Asset(path.name, sha256_of(path), path)
+            for step in plan.steps
+            if step.dist.filename in result.uploaded
+            and (path := ours.get(step.dist.filename)) is not None
+        ]
+        if s.attestations and s.trusted_publishing:
+            carried = carry_attestations(ctx, plan, files, listing, signed, result)
+            attestations += [github.Asset(p.name, sha256_of(p), p, kept=True) for p in carried]
+        with github.assets_for(files, attestations) as assets:
+            github.publish(
+                ctx.github(),
+                plan.release,
+                assets,
+                token=s.github_token,
+                session=ctx.session,
+                result=result.release,
+            )
         ctx.console.line(f"Release: {result.release.url}")
+
+
+def release_files(
+    ctx: Context, plan: Plan, listing: Callable[[], IndexProject]
+) -> list[github.Asset]:
+    """The distributions as the index serves them. A file the index had before with
+    other bytes (a backend that does not build reproducibly, or skip-existing) is
+    downloaded from the index and attached in place of this run's build."""
+    from . import github
+    from .index import download
+
+    files = []
+    for step in plan.steps:
+        dist = step.dist
+        if step.expected_sha256 == dist.sha256:
+            files.append(github.dist_asset(dist))
+            continue
+        entry = {f.filename: f for f in listing().files}.get(dist.filename)
+        outdir = ctx.workdir / ".index-copies"  # private, and never taken for a dist
+        outdir.mkdir(exist_ok=True)
+        copy = (
+            download(ctx.session, entry, outdir, limit=max(dist.size * 4, 1 << 24))
+            if entry is not None
+            else None
+        )
+        sha256 = sha256_of(copy) if copy is not None else ""
+        if copy is None or sha256 != step.expected_sha256:
+            raise PackageIndexError(
+                "index-file-changed",
+                f"The index no longer serves {dist.filename} with the sha256 confirmed "
+                f"a moment ago ({step.expected_sha256})"
+                + (f", but with {sha256}." if sha256 else "; it does not list it now."),
+                "The files are on the index, but something changed one since: "
+                "investigate before re-running to finish the GitHub Release.",
+            )
+        ctx.console.line(
+            f"{dist.filename}: the index's copy is attached (this run built other bytes)"
+        )
+        files.append(github.Asset(dist.filename, sha256, copy))
+    return files
+
+
+def carry_attestations(
+    ctx: Context,
+    plan: Plan,
+    files: list[github.Asset],
+    listing: Callable[[], IndexProject],
+    signed: Signed | None,
+    result: Result,
+) -> list[Path]:
+    """The attestations of files an earlier run uploaded (this run signed none for
+    them), taken from the index's PEP 740 provenance and verified against the file and
+    the publisher, so that a re-run's release carries them as the first run's would."""
+    uploaded_here = set(result.uploaded) & set(signed.files if signed else ())
+    wanted = []
+    for step, asset in zip(plan.steps, files, strict=True):
+        name = step.dist.filename
+        if name in uploaded_here:
+            continue
+        entry = {f.filename: f for f in listing().files}.get(name)
+        if entry is not None and entry.provenance_url:
+            wanted.append((name, asset.path, entry.provenance_url))
+    if not wanted:
+        return []
+    from . import attest
+    from .credentials import workflow_file
+
+    s = ctx.settings
+    if signed is not None:
+        publisher, config = signed.publisher, signed.config
+    else:
+        publisher = attest.Publisher(s.github_repository, workflow_file(s.workflow_ref))
+        config = attest.trust_config(s.sigstore_trust_config)
+    outdir = ctx.workdir / ".attestations"  # private, and never taken for a dist
+    outdir.mkdir(exist_ok=True)
+    carried = []
+    for name, path, url in wanted:
+        body = read_provenance(ctx, name, url)
+        attest.verify_provenance(body, path, publisher, config=config)
+        out = outdir / f"{name}{attest.SUFFIX}"
+        out.write_text(_publish_attestation(body), encoding="utf-8")
+        ctx.console.line(
+            f"{out.name}: taken from the index's provenance, verified for {publisher.describe()}"
+        )
+        result.attestations[name] = "from the index's provenance, verified"
+        carried.append(out)
+    return carried
+
+
+def _publish_attestation(provenance: bytes) -> str:
+    """The publish attestation in a provenance object verify_provenance passed (it
+    holds one, of this very file), as attest.sign writes one."""
+    import json
+
+    from pypi_attestations import Provenance
+
+    from .attest import PUBLISH_PREDICATE
+
+    parsed = Provenance.model_validate_json(provenance)
+    for bundle in parsed.attestation_bundles:
+        for attestation in bundle.attestations:
+            if json.loads(attestation.envelope.statement).get("predicateType") == (
+                PUBLISH_PREDICATE
+            ):
+                return attestation.model_dump_json()
+    raise AssertionError("verify_provenance passed a provenance without a publish attestation")
 
 
 # --- run ---------------------------------------------------------------------------------

@@ -4,13 +4,18 @@ the files, attached to the GitHub Release."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import re
+import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Index
-from support.faults import ALWAYS, FaultProxy, delay
+from support.faults import ALWAYS, FaultProxy, delay, rewrite
 from support.oidc import GitHubOIDC, Publisher, TrustedPublishingIndex
 from support.output import the_error
 from support.sigstore_local import GITHUB_ISSUER, SigstoreStandIn
@@ -179,3 +184,172 @@ def test_attestations_false(make_project, stack: Stack, action) -> None:
     assert run.code == 0, run.out
     assert stack.sigstore.entries == []
     assert stack.with_attestations.fired == 0
+
+
+# --- re-runs: a release whose files are all on the index already --------------------------
+
+REPO = "octo-org/sample"
+
+
+def sums(files: dict[str, str]) -> str:
+    return "".join(f"{sha}  {name}\n" for name, sha in sorted(files.items()))
+
+
+def test_rerun_after_the_release_was_not_published(
+    make_project, stack: Stack, action, github
+) -> None:
+    """The first run attached everything, then GitHub refused to publish the release.
+    The re-run has no attestation of its own (nothing to upload, nothing signed): the
+    release is finished as it is, and SHA256SUMS is the same in both runs."""
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+
+    def refuse_publish(method: str, path: str) -> Any:
+        if method == "PATCH" and re.search(r"/releases/\d+$", path):
+            return 422, {}, {"message": "Validation Failed"}
+        return None
+
+    github.faults.append(refuse_publish)
+    first = action.run(stack.env(action, project, tag, github))
+    assert first.code == 1
+    assert the_error(first.out, "github-validation-failed")
+    assert first.outputs["published"] == "true"
+    files = stack.index.files()
+    release = github.release_for(REPO, tag)
+    assert release["draft"] is True
+    attached = github.assets_of(REPO, release["id"])
+    assert sorted(attached) == sorted(
+        [*files, *(f"{n}.publish.attestation" for n in files), "SHA256SUMS"]
+    )
+    assert attached["SHA256SUMS"].decode() == sums(files)
+
+    github.faults.remove(refuse_publish)
+    shutil.rmtree(project.path / "dist")
+    second = action.run(stack.env(action, project, tag, github))
+    assert second.code == 0, second.out
+    assert "Upload 0 file(s)" in second.out
+    assert len(stack.sigstore.entries) == 2  # nothing signed again
+    release = github.release_for(REPO, tag)
+    assert release["draft"] is False
+    assert github.assets_of(REPO, release["id"]) == attached
+
+
+class ProvenanceServer:
+    """PEP 740 provenance for the index's files, as PyPI serves it: the test's proxy
+    in front of the index adds ``data-provenance`` to each file's link."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        objects = self.objects
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = objects.get(self.path.lstrip("/"))
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Type", "application/vnd.pypi.integrity.v1+json")
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def add(self, filename: str, attestation: Path) -> None:
+        self.objects[filename] = json.dumps(
+            {
+                "version": 1,
+                "attestation_bundles": [
+                    {
+                        "publisher": {
+                            "kind": "GitHub",
+                            "repository": REPO,
+                            "workflow": "release.yml",
+                            "environment": None,
+                        },
+                        "attestations": [json.loads(attestation.read_text())],
+                    }
+                ],
+            }
+        ).encode()
+
+    def link(self, page: bytes) -> bytes:
+        """The index's project page with a provenance URL on each file's link."""
+
+        def one(m: re.Match[bytes]) -> bytes:
+            name = m.group(2)
+            return m.group(0) + b' data-provenance="' + self.url.encode() + name + b'"'
+
+        return re.sub(rb'<a href="([^"]*/)?([^/"#]+)(#[^"]*)?"', one, page)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_rerun_after_attaching_an_attestation_failed(
+    make_project, stack: Stack, action, github, tmp_path: Path
+) -> None:
+    """The first run uploaded the files with their attestations, then GitHub failed
+    while attaching the first attestation. The re-run signs nothing (every file is on
+    the index): it takes the attestations from the index's provenance, verifies them,
+    and the release carries them."""
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    posts = {"n": 0}
+
+    def break_from_third_asset(method: str, path: str) -> Any:
+        if method == "POST" and path.endswith("/assets"):
+            posts["n"] += 1
+            if posts["n"] >= 3:  # the distributions go first, then the attestations
+                return 500, {}, {"message": "Server Error"}
+        return None
+
+    github.faults.append(break_from_third_asset)
+    first = action.run(stack.env(action, project, tag, github))
+    assert first.code == 1
+    assert first.outputs["published"] == "true"
+    files = stack.index.files()
+    release = github.release_for(REPO, tag)
+    assert sorted(github.assets_of(REPO, release["id"])) == sorted(files)
+    github.faults.remove(break_from_third_asset)
+
+    # The index serves each file's provenance, holding an attestation of the file by
+    # this repository's release.yml (as the first run's upload made it on PyPI).
+    provenance = ProvenanceServer()
+    try:
+        config = attest.trust_config(stack.trust_config)
+        signed = attest.sign(
+            [project.path / "dist" / name for name in files],
+            stack.oidc.token("sigstore"),
+            outdir=tmp_path / "on-the-index",
+            config=config,
+        )
+        for name, path in zip(files, signed, strict=True):
+            provenance.add(name, path)
+        stack.counter.add(
+            rewrite(provenance.link), method="GET", path=r"/simple/flit-sample/", times=ALWAYS
+        )
+        shutil.rmtree(project.path / "dist")
+        entries = len(stack.sigstore.entries)
+        second = action.run(stack.env(action, project, tag, github))
+    finally:
+        provenance.close()
+    assert second.code == 0, second.out
+    assert len(stack.sigstore.entries) == entries  # nothing signed again
+    release = github.release_for(REPO, tag)
+    assert release["draft"] is False
+    assets = github.assets_of(REPO, release["id"])
+    assert sorted(assets) == sorted(
+        [*files, *(f"{n}.publish.attestation" for n in files), "SHA256SUMS"]
+    )
+    assert assets["SHA256SUMS"].decode() == sums(files)
+    for name, path in zip(files, signed, strict=True):
+        carried = tmp_path / f"{name}.publish.attestation"
+        carried.write_bytes(assets[carried.name])
+        assert json.loads(carried.read_bytes()) == json.loads(path.read_bytes())
+        assert f"{carried.name}: taken from the index's provenance, verified" in second.out
+    assert second.summary.count("| from the index's provenance, verified |") == 2

@@ -12,6 +12,8 @@ from conftest import GITHUB_TOKEN, Index
 from support.fake_github import FakeGitHub
 from support.output import the_error
 
+from release.dists import sha256_of
+
 REPO = "octo-org/sample"
 CHANGELOG = """# Changelog
 
@@ -272,13 +274,87 @@ def test_tag_not_on_github(make_project, pypiserver, github, action) -> None:
 
 
 def test_tag_on_another_commit(make_project, pypiserver, github, action) -> None:
+    """A tag push: the run built GITHUB_SHA, and the tag moved on GitHub meanwhile."""
     project = make_project("flit")
     tag = project.release("1.0.0")
     github.repos[REPO].tags[tag] = "f" * 40
     run = action(project, tag, pypiserver, github)
-    message = preflight_fails(run, pypiserver, github)[1]
-    assert message.startswith(
-        "Tag 'v1.0.0' points at commit ffffffffffff on GitHub, but this run released commit "
+    assert preflight_fails(run, pypiserver, github)[1:] == (
+        "Tag 'v1.0.0' points at commit ffffffffffff on GitHub, but this workflow run was "
+        f"started for commit {project.head[:12]}, which it built: the tag moved after the "
+        "run started.",
+        "Run the workflow again for the tag as it is now (or move the tag back, if it was "
+        "moved by mistake).",
+    )
+
+
+def test_dispatch_with_the_tag_checked_out(make_project, pypiserver, github, action) -> None:
+    """workflow_dispatch from a branch with the tag input, the tag checked out (as the
+    tag-not-on-head hint says): GITHUB_SHA is the branch's head, which was not built."""
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    tagged = project.head
+    project.commit("work after the release")
+    branch_head = project.head
+    project.git("checkout", "-q", tag)
+    env = action.env(project, tag, pypiserver, github)
+    env.update(
+        INPUT_TAG=tag,
+        GITHUB_EVENT_NAME="workflow_dispatch",
+        GITHUB_REF="refs/heads/main",
+        GITHUB_REF_NAME="main",
+        GITHUB_REF_TYPE="branch",
+        GITHUB_SHA=branch_head,
+    )
+    github.repos[REPO].tags[tag] = tagged
+    run = action.run(env)
+    assert run.code == 0, run.out
+    assert github.release_for(REPO, tag)["draft"] is False
+    assert sorted(pypiserver.files()) == [
+        "flit_sample-1.0.0-py3-none-any.whl",
+        "flit_sample-1.0.0.tar.gz",
+    ]
+
+
+def test_tag_push_with_another_commit_checked_out(make_project, pypiserver, github, action) -> None:
+    """A tag push whose workflow checks out the branch (no tags fetched): GITHUB_SHA is
+    the tag's commit, but the branch's code was built; it must not go out as the tag."""
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    tagged = project.head
+    init = project.path / "flit_sample" / "__init__.py"
+    init.write_text(init.read_text() + "UNRELEASED = True\n")
+    built = project.commit("work after the release")
+    project.git("tag", "-d", tag)  # a checkout of a branch has no tags
+    env = action.env(project, tag, pypiserver, github)
+    env["GITHUB_SHA"] = tagged
+    github.repos[REPO].tags[tag] = tagged
+    run = action.run(env)
+    assert preflight_fails(run, pypiserver, github) == (
+        "GitHub release failed",
+        f"Tag 'v1.0.0' points at commit {tagged[:12]} on GitHub, but this run built "
+        f"commit {built[:12]} (the checked-out HEAD).",
+        "Check out the tag before releasing it (in a workflow, actions/checkout with "
+        "'ref: v1.0.0'; locally, git fetch --tags, then git checkout v1.0.0); if the tag "
+        "is on the wrong commit, move it on GitHub to the commit to release.",
+    )
+
+
+def test_no_checkout_tag_moved(make_project, pypiserver, github, action) -> None:
+    """Files from packages-dir and no git checkout: GITHUB_SHA, the commit the pushed
+    tag named when the run started, is all there is to compare with."""
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    started = project.head
+    assert action(project, tag, pypiserver, dry_run="true").code == 0
+    github.repos[REPO].tags[tag] = "f" * 40
+    env = action.env(project, tag, pypiserver, github, build="false")
+    assert env["GITHUB_SHA"] == started
+    shutil.rmtree(project.path / ".git")
+    run = action.run(env)
+    assert preflight_fails(run, pypiserver, github)[1] == (
+        "Tag 'v1.0.0' points at commit ffffffffffff on GitHub, but this workflow run was "
+        f"started for commit {started[:12]}: the tag moved after the run started."
     )
 
 
@@ -469,3 +545,26 @@ def test_attached_asset_confirmed_by_digest(make_project, pypiserver, github, ac
         "but the file's is "
     )
     assert run.outputs["published"] == "true"  # the index part is done; a re-run finishes
+
+
+def test_rerun_attaches_the_bytes_the_index_serves(
+    make_project, pypiserver: Index, github, action
+) -> None:
+    """setuptools' sdists are not byte-reproducible: a re-run finds the index's sdist
+    with the same contents and other bytes, and the release must carry the index's."""
+    project = make_project("setuptools")
+    tag = project.release("1.0.0")
+    assert action(project, tag, pypiserver).code == 0  # the release was not made then
+    served = pypiserver.files()
+    shutil.rmtree(project.path / "dist")
+    run = action(project, tag, pypiserver, github)
+    assert run.code == 0, run.out
+    rebuilt = {p.name: sha256_of(p) for p in (project.path / "dist").iterdir()}
+    assert rebuilt != served  # the premise: this build's bytes differ
+    release = github.release_for(REPO, tag)
+    assets = github.assets_of(REPO, release["id"])
+    assert sorted(assets) == sorted([*served, "SHA256SUMS"])
+    assert {n: hashlib.sha256(assets[n]).hexdigest() for n in served} == served
+    assert assets["SHA256SUMS"].decode() == "".join(
+        f"{sha}  {name}\n" for name, sha in sorted(served.items())
+    )

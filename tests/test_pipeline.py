@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,7 @@ from conftest import Index, Project
 from support.output import the_error
 
 from release.dists import sha256_of
+from release.proc import Cancel
 
 
 def dist_files(project: Project) -> dict[str, str]:
@@ -481,3 +486,124 @@ def test_print_hash_false_and_verbose(make_project, pypiserver: Index, action) -
     assert "SHA-256" not in run.summary
     # The build's output streams inside its group, fenced from workflow commands.
     assert "::group::Build sdist and wheel\n::stop-commands::" in run.out
+
+
+# --- pieces of the pipeline, alone --------------------------------------------------------
+
+RECORDED = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "attestations"
+
+
+class _Oversized(http.server.BaseHTTPRequestHandler):
+    """Announces a provenance object far larger than any index's."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.pypi.integrity.v1+json")
+        self.send_header("Content-Length", str(1 << 30))
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("fault", ["too-large", "unreachable"])
+def test_provenance_unreadable_after_the_upload(tmp_path: Path, fault: str) -> None:
+    """The index lists provenance for an uploaded file, but reading it fails: a clear
+    error that does not claim that nothing was uploaded."""
+    from packaging.version import Version
+    from support.indexes import free_port
+
+    from release import pipeline
+    from release.dists import read_dist
+    from release.errors import PackageIndexError
+    from release.http import make_session
+    from release.model import Action, Plan, Result, Step
+    from release.simple import IndexFile, IndexProject
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Oversized)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = (
+        f"http://127.0.0.1:{server.server_address[1]}/provenance"
+        if fault == "too-large"
+        else f"http://127.0.0.1:{free_port()}/provenance"
+    )
+    dist = read_dist(RECORDED / "pypi_attestations-0.0.19.tar.gz")
+    listed = IndexFile(dist.filename, "unused", dist.sha256, False, "0.0.19", provenance_url=url)
+    plan = Plan(
+        project="pypi-attestations",
+        version=Version("0.0.19"),
+        tag="v0.0.19",
+        previous=None,
+        resume=False,
+        backport=False,
+        steps=[Step(dist, Action.UPLOAD, dist.sha256)],
+        release=None,
+    )
+    session = make_session(retries=0)
+    ctx = pipeline.Context(None, None, tmp_path, session)  # type: ignore[arg-type]
+    signed = pipeline.Signed({dist.filename: tmp_path / "a"}, None, None)  # type: ignore[arg-type]
+    project = IndexProject(name="pypi-attestations", files=(listed,))
+    try:
+        with pytest.raises(PackageIndexError) as info:
+            pipeline.confirm_provenance(ctx, plan, project, signed, Result(plan=plan))
+    finally:
+        server.shutdown()
+        server.server_close()
+        session.close()
+    error = info.value
+    assert error.code == "provenance-unavailable"
+    assert error.message == (
+        "The index lists provenance for pypi_attestations-0.0.19.tar.gz, but it could not "
+        "be read: it announces 1073741824 bytes, more than 20 MiB."
+        if fault == "too-large"
+        else "The index lists provenance for pypi_attestations-0.0.19.tar.gz, but did not "
+        "answer: ConnectionError."
+    )
+    assert error.hint == (
+        "The files are on the index. Re-run later to check the provenance again "
+        "(nothing is uploaded twice)."
+    )
+
+
+def _waiting_in_result(thread_id: int) -> bool:
+    """Whether that thread is blocked in a Future's result()."""
+    frame = sys._current_frames().get(thread_id)
+    while frame is not None:
+        if frame.f_code.co_name == "result" and "concurrent" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
+def test_ctrl_c_while_waiting_for_the_build_cancels_it() -> None:
+    """Ctrl-C while the index read is done and the build still runs: the build is called
+    off at once, not waited for."""
+    from release.pipeline import alongside
+
+    seen: dict[str, bool] = {}
+
+    def build(cancel: Cancel) -> str:
+        end = time.monotonic() + 20
+        while time.monotonic() < end:  # bounded: a build that is never called off ends
+            if cancel.cancelled:
+                seen["cancelled"] = True
+                return "called off"
+            time.sleep(0.01)
+        return "finished"
+
+    main = threading.main_thread().ident
+    assert main == threading.get_ident()
+
+    def press_ctrl_c() -> None:
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not _waiting_in_result(main):
+            time.sleep(0.005)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    threading.Thread(target=press_ctrl_c, daemon=True).start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        alongside(build, lambda: "index read")
+    assert seen == {"cancelled": True}
+    assert time.monotonic() - start < 10

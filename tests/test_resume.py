@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 from conftest import Index
-from support.faults import ALWAYS, FaultProxy, rewrite, status
+from support.faults import ALWAYS, FaultProxy, body, rewrite, status
 from support.output import the_error
 
 from release.dists import sha256_of
@@ -163,3 +163,64 @@ def test_confirm_catches_a_wrong_hash(
         "using this release.",
     )
     assert run.outputs["published"] == "false"
+
+
+def stale_plan(proxy: FaultProxy) -> object:
+    """The plan's read of the project page (and its cache-bypassing second look) meets
+    a stale cache that has never heard of the project; later reads get the index's page."""
+    return proxy.add(body(404, "Not Found"), method="GET", path=r"/simple/flit-sample/", times=2)
+
+
+def test_files_uploaded_since_the_plan_are_not_uploaded_again(
+    make_project, pypiserver: Index, action, proxy: FaultProxy
+) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    assert action(project, tag, pypiserver).code == 0  # another run, just before this one
+    files = pypiserver.files()
+    shutil.rmtree(project.path / "dist")
+    stale = stale_plan(proxy)
+    run = action(
+        project,
+        tag,
+        pypiserver,
+        index_url=proxy.url_for(pypiserver.simple_url),
+        repository_url=proxy.url_for(pypiserver.upload_url),
+    )
+    assert run.code == 0, run.out
+    assert stale.fired == 2
+    assert proxy.requests_matching("POST") == []  # nothing sent, no credential used
+    assert run.outputs["credential"] == ""
+    assert "Upload 0 file(s)" in run.out
+    assert run.summary.count("| already on the index |") == 2
+    assert "| Re-run of an existing version | yes |" in run.summary
+    assert pypiserver.files() == files
+
+
+def test_other_files_uploaded_since_the_plan(
+    make_project, pypiserver: Index, action, proxy: FaultProxy
+) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    assert action(project, tag, pypiserver).code == 0  # another run, of other code
+    files = pypiserver.files()
+    init = project.path / "flit_sample" / "__init__.py"
+    init.write_text(init.read_text() + "CHANGED = True\n")
+    project.commit("a change, the version not bumped")
+    project.git("tag", "-f", tag)
+    shutil.rmtree(project.path / "dist")
+    stale_plan(proxy)
+    run = action(
+        project,
+        tag,
+        pypiserver,
+        index_url=proxy.url_for(pypiserver.simple_url),
+        repository_url=proxy.url_for(pypiserver.upload_url),
+    )
+    assert run.code == 1
+    assert the_error(run.out)[1] == (
+        "Version 1.0.0 is already on the index, and these files differ from this run's: "
+        "flit_sample-1.0.0-py3-none-any.whl, flit_sample-1.0.0.tar.gz."
+    )
+    assert proxy.requests_matching("POST") == []
+    assert pypiserver.files() == files
