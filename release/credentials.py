@@ -12,7 +12,8 @@ OIDC token for a short-lived upload token, in three requests:
    older warehouse versions leave it out.
 
 Each failure has its own code and a hint that says what to change, after
-pypa/gh-action-pypi-publish ``oidc-exchange.py``. Nothing here reads ``os.environ``.
+pypa/gh-action-pypi-publish ``oidc-exchange.py``. Each answer is read within a deadline
+and a size cap (``http.request_capped``). Nothing here reads ``os.environ``.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ import requests
 from packaging.utils import canonicalize_name
 
 from .errors import CredentialError
-from .gha import Console
+from .gha import Console, printable
+from .http import Page, TooLarge, TooSlow, Unreadable, request_capped
 from .inputs import API_TOKEN, TOKEN_USER, TRUSTED_PUBLISHING
+from .settings import sanitize_url
 
 # Re-mint when the token expires within this many seconds, so an upload that starts now
 # still has a live token when it ends (PyPI's tokens live 15 minutes).
@@ -46,6 +49,8 @@ DEFAULT_LIFETIME = 900.0
 MINT_ATTEMPTS = 4
 BACKOFF = 1.0  # seconds before the 2nd mint attempt, doubled after each failure
 TIMEOUT = (10, 30)  # connect, read (seconds)
+ANSWER_DEADLINE = 30.0  # seconds to read an answer's body once it has begun
+MAX_ANSWER = 1024 * 1024  # an audience, a JWT, a minted token: a few KiB at most
 # Hosts whose upload URL differs from where the exchange endpoints live.
 EXCHANGE_HOSTS = {"upload.pypi.org": "https://pypi.org"}
 # Indexes whose project settings pages we can link to.
@@ -230,7 +235,7 @@ class TrustedPublishing:
             return self._audience
         url = f"{self.base}/_/oidc/audience"
         try:
-            resp = self._session.get(url, timeout=TIMEOUT)
+            resp = _read(self._session, "GET", url)
         except requests.RequestException as exc:
             raise CredentialError(
                 "trusted-publishing-audience-failed",
@@ -238,7 +243,14 @@ class TrustedPublishing:
                 "Check repository-url. If it is right, the index is unreachable from the "
                 "runner: re-run the job later.",
             ) from None
-        if resp.status_code == 404:
+        except (TooLarge, TooSlow, Unreadable) as exc:
+            raise CredentialError(
+                "trusted-publishing-audience-failed",
+                f"{self.host}'s answer to GET {url} could not be read: {exc}.",
+                "Check repository-url. If it is right, the index or a proxy in between is "
+                "misbehaving: re-run the job later.",
+            ) from None
+        if resp.status == 404:
             raise CredentialError(
                 "trusted-publishing-unsupported",
                 f"The index at {self.host} does not support trusted publishing "
@@ -246,7 +258,7 @@ class TrustedPublishing:
                 "Pass an API token for this index in the password input, or set "
                 "repository-url to an index with trusted publishing (PyPI, TestPyPI).",
             )
-        if resp.status_code == 403:
+        if resp.status == 403:
             raise CredentialError(
                 "trusted-publishing-disabled",
                 f"The index at {self.host} has trusted publishing disabled "
@@ -254,12 +266,12 @@ class TrustedPublishing:
                 "The index's administrators have turned trusted publishing off, usually for "
                 "a while: re-run the job later, or pass an API token in the password input.",
             )
-        audience = _json(resp).get("audience") if resp.ok else None
+        audience = _json(resp).get("audience") if _ok(resp) else None
         if not isinstance(audience, str) or not audience:
             raise CredentialError(
                 "trusted-publishing-audience-failed",
-                f"The index at {self.host} answered {resp.status_code} {resp.reason} without "
-                f"an audience to GET {url}.",
+                f"The index at {self.host} answered {_said(resp)} without an audience to "
+                f"GET {url}.",
                 "This points to an outage or maintenance of the index, or to a wrong "
                 "repository-url: check it, then re-run the job.",
             )
@@ -279,8 +291,11 @@ class TrustedPublishing:
             "https://www.githubstatus.com/ if it keeps failing."
         )
         try:
-            resp = self._session.get(
-                url, headers={"Authorization": f"bearer {self._request_token}"}, timeout=TIMEOUT
+            resp = _read(
+                self._session,
+                "GET",
+                url,
+                headers={"Authorization": f"bearer {self._request_token}"},
             )
         except requests.RequestException as exc:
             raise CredentialError(
@@ -288,11 +303,16 @@ class TrustedPublishing:
                 f"The request for the job's OIDC token failed: {type(exc).__name__}.",
                 hint,
             ) from None
-        if not resp.ok:
+        except (TooLarge, TooSlow, Unreadable) as exc:
             raise CredentialError(
                 "oidc-token-request-failed",
-                f"GitHub refused the request for the job's OIDC token: "
-                f"{resp.status_code} {resp.reason}.",
+                f"The answer to the request for the job's OIDC token could not be read: {exc}.",
+                hint,
+            ) from None
+        if not _ok(resp):
+            raise CredentialError(
+                "oidc-token-request-failed",
+                f"GitHub refused the request for the job's OIDC token: {_said(resp)}.",
                 hint,
             )
         value = _json(resp).get("value")
@@ -334,38 +354,39 @@ class TrustedPublishing:
             jwt = self.oidc_token(audience)
             asked = self._clock()
             try:
-                resp = self._session.post(
-                    url, json={"token": jwt}, timeout=TIMEOUT, allow_redirects=False
-                )
+                resp = _read(self._session, "POST", url, json={"token": jwt}, allow_redirects=False)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 problem = f"the request failed ({type(exc).__name__})"
                 continue
             except requests.RequestException as exc:
                 raise self._mint_failed(f"the request failed ({type(exc).__name__})") from None
-            if resp.status_code >= 500 or resp.status_code == 429:
-                problem = f"it answered {resp.status_code} {resp.reason}"
+            except (TooLarge, TooSlow, Unreadable) as exc:
+                problem = f"its answer could not be read ({exc})"
+                continue
+            if 300 <= resp.status < 400:
+                # requests counts a redirect as ok; it is no answer to the exchange, and
+                # following it would send the OIDC token elsewhere.
+                raise self._redirected(resp, url)
+            if resp.status >= 500 or resp.status == 429:
+                problem = f"it answered {_said(resp)}"
                 continue
             try:
-                payload = resp.json()
+                payload = json.loads(resp.body)
             except ValueError:
-                if not resp.ok:  # a 4xx page: retrying will not change it
-                    raise self._mint_failed(
-                        f"it answered {resp.status_code} {resp.reason}", transient=False
-                    ) from None
+                if not _ok(resp):  # a 4xx page: retrying will not change it
+                    raise self._mint_failed(f"it answered {_said(resp)}", transient=False) from None
                 # A 200 that is not JSON: a proxy's or a maintenance page.
-                problem = f"it answered {resp.status_code} with a body that is not JSON"
+                problem = f"it answered {resp.status} with a body that is not JSON"
                 continue
             if not isinstance(payload, dict):
                 payload = {}
             token = payload.get("token")
             if isinstance(token, str):
                 self._console.mask(token)  # before anything else can print it
-            if resp.status_code == 422 or (400 <= resp.status_code < 500 and "errors" in payload):
+            if resp.status == 422 or (400 <= resp.status < 500 and "errors" in payload):
                 raise self._refused(payload, jwt)
-            if not resp.ok:
-                raise self._mint_failed(
-                    f"it answered {resp.status_code} {resp.reason}", transient=False
-                )
+            if not _ok(resp):
+                raise self._mint_failed(f"it answered {_said(resp)}", transient=False)
             if not isinstance(token, str) or not token:
                 raise self._mint_failed("it answered without a token", transient=False)
             expires = expiry(payload.get("expires"), resp.headers.get("Date", ""), asked)
@@ -375,6 +396,18 @@ class TrustedPublishing:
             )
             return Credential(TOKEN_USER, token, TRUSTED_PUBLISHING, expires)
         raise self._mint_failed(f"{problem} (after {MINT_ATTEMPTS} attempts)")
+
+    def _redirected(self, resp: Page, url: str) -> CredentialError:
+        to = printable(sanitize_url(resp.headers.get("Location", "")), 200) or "nowhere"
+        return CredentialError(
+            "trusted-publishing-redirected",
+            f"{self.host} answered the token exchange (POST {url}) with a redirect (HTTP "
+            f"{resp.status} to {to}); no upload token was minted.",
+            "Set repository-url to the index's upload URL itself, with the scheme and host "
+            "it expects (for PyPI https://upload.pypi.org/legacy/): the exchange is made "
+            "with that scheme and host, and a redirect is not followed (it would send the "
+            "job's OIDC token elsewhere).",
+        )
 
     def _mint_failed(self, problem: str, *, transient: bool = True) -> CredentialError:
         if transient:
@@ -535,9 +568,31 @@ def unverified_claims(token: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _json(resp: requests.Response) -> dict[str, Any]:
+def _read(session: requests.Session, method: str, url: str, **kwargs: Any) -> Page:
+    """One request of the exchange, its answer read within ANSWER_DEADLINE and MAX_ANSWER."""
+    return request_capped(
+        session,
+        method,
+        url,
+        timeout=TIMEOUT,
+        max_bytes=MAX_ANSWER,
+        deadline=ANSWER_DEADLINE,
+        **kwargs,
+    )
+
+
+def _ok(resp: Page) -> bool:
+    return 200 <= resp.status < 300
+
+
+def _said(resp: Page) -> str:
+    """The status and reason, the reason being outside text."""
+    return f"{resp.status} {printable(resp.reason)}".strip()
+
+
+def _json(resp: Page) -> dict[str, Any]:
     try:
-        data = resp.json()
+        data = json.loads(resp.body)
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}

@@ -8,8 +8,11 @@ Every wait is bounded, and a bound that stops a retry says so:
 - ``Retry-After`` is honoured up to ``MAX_RETRY_AFTER``; an index that asks for longer
   is not waited for at all (waiting the cap would only meet the same refusal);
 - all retry waits of a run, uploads included, come out of one ``RETRY_BUDGET``;
-- a body is read within a deadline and a size cap (``get_capped``): a page sent one byte
-  at a time never trips a per-read timeout, and a compressed page is counted decoded.
+- a body is read within a deadline and a size cap (``request_capped``, ``get_capped``):
+  a page sent one byte at a time never trips a per-read timeout, and a compressed page
+  is counted decoded;
+- a request body (an upload) is sent within the call's deadline: a server that takes it
+  one block at a time, each within the socket's timeout, is given up on all the same.
 
 urllib3's own ``Retry`` has no deadline per call and no budget per run, hence the loop
 here. Timeouts and caps are module constants read at call time, so tests can shorten
@@ -18,13 +21,15 @@ them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email.utils
 import random
+import re
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 import requests
 import urllib3.exceptions
@@ -42,6 +47,18 @@ RETRY_BUDGET = 120.0  # seconds of retry waits in one run, all requests together
 CALL_DEADLINE = 120.0  # one GET: every attempt, every wait, and its body
 READ_DEADLINE = 90.0  # seconds to read one body once the answer has begun
 CHUNK = 16 * 1024  # decoded bytes per read: a gzip bomb never inflates past this per read
+# A header's number: ASCII digits only. str.isdigit() also takes '²' (a Latin-1 byte 0xB2
+# decodes to it), which int() and float() then refuse.
+_DIGITS = re.compile(r"[0-9]+")
+_HUGE = 10**18  # what a longer number counts as (int() refuses more than 4300 digits)
+
+
+def number(value: str) -> int | None:
+    """A header's non-negative integer (Content-Length, Retry-After), or None."""
+    value = value.strip()
+    if not _DIGITS.fullmatch(value):
+        return None
+    return int(value) if len(value) < 19 else _HUGE
 
 
 class RetryBudget:
@@ -66,13 +83,19 @@ def backoff(attempt: int) -> float:
     return BACKOFF * 2.0**attempt * random.uniform(0.75, 1.25)  # noqa: S311 - jitter
 
 
-def retry_after(response: requests.Response) -> float | None:
+class _Answered(Protocol):
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+def retry_after(response: _Answered) -> float | None:
     """The ``Retry-After`` header in seconds (RFC 9110: seconds or an HTTP date)."""
     value = response.headers.get("Retry-After", "").strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    seconds = number(value)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -166,15 +189,21 @@ def budget_of(session: requests.Session) -> RetryBudget:
     return RetryBudget(RETRY_BUDGET)
 
 
-class TooLarge(Exception):
+class BodyError(Exception):
+    """A body not read (or sent) within its caps."""
+
+    status: int | None = None  # the answer's status, when an answer had begun
+
+
+class TooLarge(BodyError):
     """The body is larger than the cap."""
 
 
-class TooSlow(Exception):
+class TooSlow(BodyError):
     """The body did not arrive within the deadline."""
 
 
-class Unreadable(Exception):
+class Unreadable(BodyError):
     """The body broke off, or its encoding could not be decoded."""
 
 
@@ -202,8 +231,156 @@ class Page:
         return None
 
 
-def _mib(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MiB"
+def _amount(n: int) -> str:
+    """A size cap as people say it: whole MiB, else bytes."""
+    mib = 1024 * 1024
+    return f"{n // mib} MiB" if n % mib == 0 else f"{n} bytes"
+
+
+class NotSent(TooSlow):
+    """The request body could not be sent within the deadline."""
+
+
+class _Sending:
+    """A request body (a file-like object) that refuses to go on past ``until``: each
+    read() by urllib3 is one block to send, so a server that takes every block just
+    within the socket's timeout still cannot stretch the call past its deadline."""
+
+    def __init__(self, data: Any, start: float, until: float) -> None:
+        self._data = data
+        self._start = start
+        self._until = until
+        # requests sets Content-Length from this (super_len), as it would for ``data``.
+        self.len = requests.utils.super_len(data)  # type: ignore[no-untyped-call]
+
+    def read(self, size: int = -1) -> Any:
+        if time.monotonic() > self._until:
+            raise NotSent(f"the request body was not sent within {self._until - self._start:.0f} s")
+        return self._data.read(size)
+
+
+class Answer:
+    """A response whose body is yet to be read, within the call's deadline and a cap."""
+
+    def __init__(self, response: requests.Response, start: float, end: float) -> None:
+        self.response = response
+        self.start = start
+        self.end = end
+
+    @property
+    def status(self) -> int:
+        return int(self.response.status_code)
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.response.headers
+
+    def chunks(self, max_bytes: int) -> Iterator[bytes]:
+        """The body, decoded, in pieces as they arrive; TooLarge past ``max_bytes``,
+        TooSlow past the deadline, Unreadable when it breaks off or cannot be decoded.
+
+        Reads with ``read1`` so each call returns what has arrived: the deadline is
+        checked between reads however slowly the server sends. The error carries the
+        answer's status.
+        """
+        try:
+            yield from self._chunks(max_bytes)
+        except BodyError as exc:
+            exc.status = self.status
+            raise
+
+    def _chunks(self, max_bytes: int) -> Iterator[bytes]:
+        response = self.response
+        declared = number(response.headers.get("Content-Length", ""))
+        encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+        if declared is not None and declared > max_bytes and not encoded:
+            raise TooLarge(f"it announces {declared} bytes, more than {_amount(max_bytes)}")
+        seen = 0
+        raw = response.raw
+        try:
+            while True:
+                if time.monotonic() > self.end:
+                    raise TooSlow(f"it did not arrive within {self.end - self.start:.0f} s")
+                chunk = raw.read1(CHUNK, decode_content=True)
+                if not chunk:
+                    return
+                seen += len(chunk)
+                if seen > max_bytes:
+                    raise TooLarge(f"it is larger than {_amount(max_bytes)}")
+                yield chunk
+        except urllib3.exceptions.DecodeError:
+            raise Unreadable("its content encoding could not be decoded") from None
+        except urllib3.exceptions.ReadTimeoutError:
+            raise TooSlow("it stopped arriving") from None
+        except (urllib3.exceptions.HTTPError, OSError):
+            raise Unreadable("the connection broke off before it was complete") from None
+
+    def page(self, max_bytes: int) -> Page:
+        """The whole body, read within the deadline and the cap."""
+        body = b"".join(self.chunks(max_bytes))
+        response = self.response
+        return Page(
+            url=response.url,
+            status=response.status_code,
+            reason=response.reason or "",
+            headers=response.headers,
+            body=body,
+            note=gave_up(response),
+        )
+
+
+@contextlib.contextmanager
+def answer(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    deadline: float | None = None,
+    until: float | None = None,
+    **kwargs: Any,
+) -> Iterator[Answer]:
+    """Send a request (any method); its answer, with the body still to be read.
+
+    The whole call ends by ``until`` (a ``time.monotonic()`` instant; by default
+    ``CALL_DEADLINE`` from now): a request body with ``read()`` is sent only until then
+    (else NotSent), and the answer's body is read only until then, and within
+    ``deadline`` seconds (``READ_DEADLINE``) of the answer's start. Raises a requests
+    exception when no answer came.
+    """
+    start = time.monotonic()
+    stop = start + CALL_DEADLINE if until is None else until
+    data = kwargs.get("data")
+    if data is not None and hasattr(data, "read"):
+        kwargs["data"] = _Sending(data, start, stop)
+    with session.request(
+        method, url, headers=dict(headers or {}), stream=True, **kwargs
+    ) as response:
+        limit = READ_DEADLINE if deadline is None else deadline
+        yield Answer(response, start, min(time.monotonic() + limit, stop))
+
+
+def request_capped(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    max_bytes: int,
+    deadline: float | None = None,
+    until: float | None = None,
+    **kwargs: Any,
+) -> Page:
+    """A request of any method whose answer is read whole, decoded, of at most
+    ``max_bytes``, within the deadlines of ``answer()``.
+
+    Raises TooLarge, TooSlow (NotSent when the request body could not be sent in time),
+    Unreadable, or a requests exception when no answer came.
+    """
+    with answer(
+        session, method, url, headers=headers, deadline=deadline, until=until, **kwargs
+    ) as got:
+        return got.page(max_bytes)
 
 
 def get_capped(
@@ -215,43 +392,7 @@ def get_capped(
     deadline: float | None = None,
 ) -> Page:
     """GET a body, decoded, of at most ``max_bytes``, read within ``deadline`` seconds
-    (``READ_DEADLINE``) of the answer's start and within ``CALL_DEADLINE`` in all.
-
-    Reads with ``read1`` so each call returns what has arrived: the deadline is checked
-    between reads however slowly the server sends. Raises TooLarge, TooSlow, Unreadable,
-    or a requests exception when no answer came.
-    """
-    start = time.monotonic()
-    with session.get(url, headers=dict(headers or {}), stream=True) as response:
-        limit = READ_DEADLINE if deadline is None else deadline
-        end = min(time.monotonic() + limit, start + CALL_DEADLINE)
-        declared = response.headers.get("Content-Length", "")
-        encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
-        if declared.isdigit() and int(declared) > max_bytes and not encoded:
-            raise TooLarge(f"it announces {declared} bytes, more than {_mib(max_bytes)}")
-        body = bytearray()
-        raw = response.raw
-        try:
-            while True:
-                if time.monotonic() > end:
-                    raise TooSlow(f"it did not arrive within {end - start:.0f} s")
-                chunk = raw.read1(CHUNK, decode_content=True)
-                if not chunk:
-                    break
-                body += chunk
-                if len(body) > max_bytes:
-                    raise TooLarge(f"it is larger than {_mib(max_bytes)}")
-        except urllib3.exceptions.DecodeError:
-            raise Unreadable("its content encoding could not be decoded") from None
-        except urllib3.exceptions.ReadTimeoutError:
-            raise TooSlow("it stopped arriving") from None
-        except (urllib3.exceptions.HTTPError, OSError):
-            raise Unreadable("the connection broke off before it was complete") from None
-        return Page(
-            url=response.url,
-            status=response.status_code,
-            reason=response.reason or "",
-            headers=response.headers,
-            body=bytes(body),
-            note=gave_up(response),
-        )
+    (``READ_DEADLINE``) of the answer's start and within ``CALL_DEADLINE`` in all."""
+    return request_capped(
+        session, "GET", url, headers=headers, max_bytes=max_bytes, deadline=deadline
+    )

@@ -5,18 +5,21 @@ believed only when a second read that bypasses caches says so too; anything else
 HTML error page with status 200, garbage, a page too large or too slow, a page of the
 wrong shape) is an error, never "a new project".
 
-The pages are parsed in simple.py; pypi-simple is imported only to download a file.
+The pages are parsed in simple.py. A file the index lists is downloaded here, within a
+size cap and a deadline checked between reads (pypi-simple's download reads in blocks
+that a server sending a byte now and then never completes), and checked against every
+digest of its listing that hashlib knows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import requests
-import urllib3.exceptions
 from packaging.utils import canonicalize_name
 
 from .errors import PackageIndexError
@@ -27,6 +30,7 @@ from .http import (
     TooLarge,
     TooSlow,
     Unreadable,
+    answer,
     gave_up,
     get_capped,
 )
@@ -107,46 +111,35 @@ def check_status(project: IndexProject, index_url: str) -> None:
         )
 
 
-class _Guard:
-    """pypi-simple's progress hook, used to stop a download past its size or deadline."""
+AFTER_UPLOAD_HINT = (
+    "The upload is done: only reading the index back to confirm it failed. Check "
+    "{index-url} and that the index is up, then re-run to confirm (nothing is uploaded "
+    "twice)."
+)
 
-    def __init__(self, limit: int, deadline: float) -> None:
-        self.seen = 0
-        self.limit = limit
-        self.deadline = deadline
-        self.end = time.monotonic() + deadline
 
-    def __call__(self, _total: int | None) -> _Guard:
-        return self
-
-    def __enter__(self) -> _Guard:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def update(self, increment: int) -> None:
-        self.seen += increment
-        if self.seen > self.limit:
-            raise TooLarge(f"it is larger than {self.limit} bytes")
-        if time.monotonic() > self.end:
-            raise TooLarge(f"it did not arrive within {self.deadline:.0f} s")
+@contextlib.contextmanager
+def after_upload() -> Iterator[None]:
+    """For reads made once the upload is done: an index error's hint (which says that
+    nothing was uploaded, true only before it) is replaced with one that fits."""
+    try:
+        yield
+    except PackageIndexError as exc:
+        raise PackageIndexError(exc.code, exc.message, AFTER_UPLOAD_HINT) from None
 
 
 def _computable(algorithm: str) -> bool:
     try:
-        hashlib.new(algorithm)
+        # A SHAKE digest has no fixed size: its hexdigest() needs a length.
+        return hashlib.new(algorithm).digest_size > 0
     except ValueError:
         return False
-    return True
 
 
 def download(session: requests.Session, file: IndexFile, dest: Path, *, limit: int) -> Path:
-    """Fetch a file the index lists, at most ``limit`` bytes, checking the digests the
-    listing gives (pypi-simple's verify)."""
-    # Imported here only: pypi-simple brings pydantic and bs4 (see the module's doc).
-    from pypi_simple import DigestMismatchError, DistributionPackage, PyPISimple
-
+    """Fetch a file the index lists, at most ``limit`` bytes, within a deadline that
+    grows with ``limit``, checking every digest the listing gives that hashlib knows (the
+    callers compare sha256)."""
     # The name comes from the index: it must not lead out of ``dest``.
     name = Path(file.filename).name
     if name != file.filename or name in ("", ".", ".."):
@@ -156,42 +149,40 @@ def download(session: requests.Session, file: IndexFile, dest: Path, *, limit: i
             "Nothing was uploaded. The index or a proxy in front of it is misbehaving.",
         )
     target = dest / name
-    # pypi-simple checks every digest hashlib knows, and refuses (NoDigestsError) a
-    # listing with none it knows: those are left out, the callers compare sha256.
     digests = {alg: value for alg, value in file.digests.items() if _computable(alg)}
-    package = DistributionPackage(
-        filename=file.filename,
-        url=file.url,
-        project=None,
-        version=file.version,
-        package_type=None,
-        digests=digests,
-        requires_python=None,
-        has_sig=None,
-        provenance_url=file.provenance_url,
-    )
-    client = PyPISimple(session=session)
+    hashers = {alg: hashlib.new(alg) for alg in digests}
     deadline = READ_DEADLINE + limit / DOWNLOAD_RATE
+    start = time.monotonic()
     try:
-        client.download_package(
-            package,
-            target,
-            verify=bool(digests),
+        with answer(
+            session,
+            "GET",
+            file.url,
+            deadline=deadline,
+            until=start + deadline,
             timeout=(10, 60),
-            progress=_Guard(limit, deadline),
-        )
-    except DigestMismatchError:
+        ) as got:
+            if got.status != 200:
+                raise requests.HTTPError(f"HTTP {got.status}")
+            with target.open("wb") as out:
+                for chunk in got.chunks(limit):
+                    out.write(chunk)
+                    for hasher in hashers.values():
+                        hasher.update(chunk)
+    except (requests.RequestException, TooLarge, TooSlow, Unreadable, OSError) as exc:
+        target.unlink(missing_ok=True)
+        raise PackageIndexError(
+            "index-download-failed",
+            f"Cannot download {file.filename} from the index: {exc}."
+            if isinstance(exc, TooLarge | TooSlow | Unreadable)
+            else f"Cannot download {file.filename} from the index: {type(exc).__name__}.",
+            "The index lists the file but did not serve it; try again later.",
+        ) from None
+    if any(hashers[alg].hexdigest() != value.lower() for alg, value in digests.items()):
+        target.unlink(missing_ok=True)
         raise PackageIndexError(
             "index-digest-mismatch",
             f"The index served {file.filename} with a digest that differs from its listing.",
             "A proxy or cache may be altering downloads; try again later.",
-        ) from None
-    except (requests.RequestException, TooLarge, OSError, urllib3.exceptions.HTTPError) as exc:
-        raise PackageIndexError(
-            "index-download-failed",
-            f"Cannot download {file.filename} from the index: {exc}."
-            if isinstance(exc, TooLarge)
-            else f"Cannot download {file.filename} from the index: {type(exc).__name__}.",
-            "The index lists the file but did not serve it; try again later.",
-        ) from None
+        )
     return target

@@ -338,7 +338,8 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
     def listing() -> IndexProject:
         """The index's page after the upload, read once when first needed."""
         if not served:
-            served.append(fresh())
+            with idx.after_upload():  # its errors must not say nothing was uploaded
+                served.append(fresh())
         return served[0]
 
     if signed is not None:

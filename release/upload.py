@@ -2,7 +2,8 @@
 
 twine's ``PackageFile`` makes the upload's form (metadata, digests, attestations); the
 POST goes through our session so that it has a deadline that scales with the file's
-size, and so that a failure that may have landed (a 5xx or a reset after the body was
+size and bounds the whole attempt (sending the file, waiting for the answer, reading
+it), and so that a failure that may have landed (a 5xx or a reset after the body was
 sent) is settled by reading the index, not by guessing.
 """
 
@@ -19,10 +20,19 @@ import requests
 from packaging.version import Version
 
 from .dists import Dist, file_version, same_contents, sha256_of
-from .errors import PackageIndexError, VersionError
+from .errors import PackageIndexError, ReleaseError, VersionError
 from .gha import Console, printable
-from .http import MAX_RETRY_AFTER, USER_AGENT, backoff, budget_of, retry_after
-from .index import download
+from .http import (
+    MAX_RETRY_AFTER,
+    USER_AGENT,
+    BodyError,
+    Page,
+    backoff,
+    budget_of,
+    request_capped,
+    retry_after,
+)
+from .index import after_upload, download
 from .model import Action, Step
 from .settings import sanitize_url
 from .simple import REFUSED_STATUS, IndexProject
@@ -38,6 +48,14 @@ CONNECT_TIMEOUT = 10.0
 UPLOAD_READ_TIMEOUT = 60.0  # one attempt: the index's time to answer, + size / UPLOAD_RATE
 UPLOAD_DEADLINE = 120.0  # one file, every attempt and wait: + size / UPLOAD_RATE
 MIN_ATTEMPT = 5.0  # an attempt with less time than this left is not started
+MAX_ANSWER = 1024 * 1024  # an index's answer to an upload: a short page, never more
+
+
+def _copy_limit(dist: Dist) -> int:
+    """The most bytes of the index's copy of ``dist`` worth downloading: that copy may
+    differ from ours (a backend that does not build reproducibly, another build under
+    skip-existing), so it is given room, not held to our size."""
+    return max(dist.size * 4, 1 << 24)
 
 
 def decide(
@@ -63,7 +81,7 @@ def decide(
             if index_sha != dist.sha256:
                 # Unlisted hash, or a backend that does not build reproducibly:
                 # compare what the archives hold.
-                copy = download(session, existing, Path(tmp), limit=max(dist.size * 4, 1 << 24))
+                copy = download(session, existing, Path(tmp), limit=_copy_limit(dist))
                 index_sha = sha256_of(copy)
                 if index_sha != dist.sha256 and not same_contents(copy, dist.path):
                     if not skip_existing:
@@ -144,8 +162,9 @@ class Uploader:
         self.concurrency = concurrency
 
     def _post(
-        self, dist: Dist, attestations: Sequence[Path], read_timeout: float
-    ) -> requests.Response:
+        self, dist: Dist, attestations: Sequence[Path], read_timeout: float, until: float
+    ) -> Page:
+        """One POST of the file, sent and answered by ``until`` (a monotonic instant)."""
         from requests_toolbelt import MultipartEncoder
 
         fields = upload_form(dist, attestations)
@@ -153,7 +172,9 @@ class Uploader:
             encoder = MultipartEncoder(
                 [*fields, ("content", (dist.filename, fh, "application/octet-stream"))]
             )
-            return self.session.post(
+            return request_capped(
+                self.session,
+                "POST",
                 self.url,
                 data=encoder,
                 # Valid until the body has arrived, at the slowest rate still waited for.
@@ -161,6 +182,8 @@ class Uploader:
                 headers={"Content-Type": encoder.content_type, "User-Agent": USER_AGENT},
                 allow_redirects=False,
                 timeout=(CONNECT_TIMEOUT, read_timeout),
+                max_bytes=MAX_ANSWER,
+                until=until,
             )
 
     def _landed(self, dist: Dist, seen: _Seen) -> bool:
@@ -193,12 +216,16 @@ class Uploader:
         installer finding an sdist and no wheel would build from source).
 
         After a failure no new upload starts; those under way finish, so each file's
-        state is known: ``uploaded`` was called for it, or the error names it.
+        state is known: ``uploaded`` was called for it, or the error names it. That holds
+        whatever the failure: a ReleaseError (an index's refusal, a token that could not
+        be minted again) is that file's failure; anything else ends the run as itself,
+        once the uploads under way are collected.
         """
-        failures: list[tuple[Dist, PackageIndexError]] = []
+        failures: list[tuple[Dist, ReleaseError]] = []
+        unexpected: BaseException | None = None
         wheels = [f for f in files if f[0].kind == "wheel"]
         for batch in (wheels, [f for f in files if f[0].kind != "wheel"]):
-            if failures or not batch:
+            if failures or unexpected is not None or not batch:
                 continue
             workers = min(self.concurrency, len(batch))
             with ThreadPoolExecutor(workers, thread_name_prefix="upload") as pool:
@@ -208,17 +235,21 @@ class Uploader:
                         if future.cancelled():
                             continue  # called off after a failure: left for the re-run
                         failed = future.exception()
-                        if isinstance(failed, PackageIndexError):
-                            failures.append((running[future], failed))
-                            for other in running:
-                                other.cancel()  # only those not started yet
-                        else:
-                            future.result()  # an unexpected error ends the run as it is
+                        if failed is None:
                             uploaded(running[future])
+                            continue
+                        for other in running:
+                            other.cancel()  # only those not started yet
+                        if isinstance(failed, ReleaseError):
+                            failures.append((running[future], failed))
+                        elif unexpected is None:
+                            unexpected = failed
                 except BaseException:
                     for other in running:
                         other.cancel()
                     raise
+        if unexpected is not None:
+            raise unexpected
         if failures:
             order = {dist.filename: n for n, (dist, _) in enumerate(files)}
             raise _failed_among(sorted(failures, key=lambda f: order[f[0].filename]))
@@ -236,15 +267,19 @@ class Uploader:
             after: float | None = None
             read_timeout = min(UPLOAD_READ_TIMEOUT + scaled, end - time.monotonic())
             try:
-                response = self._post(dist, attestations, read_timeout)
+                response = self._post(dist, attestations, read_timeout, end)
             except requests.ConnectTimeout as exc:
                 said = f"{type(exc).__name__}, no connection within {CONNECT_TIMEOUT:.0f} s"
             except requests.Timeout as exc:
                 said = f"{type(exc).__name__}, no answer within {read_timeout:.0f} s"
             except requests.RequestException as exc:
                 said = f"{type(exc).__name__}, no answer"
+            except BodyError as exc:  # not sent in time, or its answer unreadable
+                said = str(exc)
+                if exc.status is not None:
+                    said = f"HTTP {exc.status}, but its answer could not be read: {exc}"
             else:
-                status = response.status_code
+                status = response.status
                 if 200 <= status < 300:
                     return
                 if 300 <= status < 400:
@@ -322,14 +357,14 @@ class Uploader:
             f"not {dist.filename}."
         )
 
-    def _redirected(self, dist: Dist, response: requests.Response) -> PackageIndexError:
+    def _redirected(self, dist: Dist, response: Page) -> PackageIndexError:
         # requests' Response.ok counts a redirect as success; an upload it is not (and
         # following it would resend the credentials elsewhere).
         to = printable(sanitize_url(response.headers.get("Location", "")), 200) or "nowhere"
         return PackageIndexError(
             "upload-redirected",
             f"{self.where} answered {dist.filename}'s upload with a redirect (HTTP "
-            f"{response.status_code} to {to}); the file was not uploaded.",
+            f"{response.status} to {to}); the file was not uploaded.",
             "Set {repository-url} to the index's upload URL itself (for PyPI "
             "https://upload.pypi.org/legacy/), with the scheme and trailing slash it expects.",
         )
@@ -352,23 +387,23 @@ class _Seen:
         self.unread = ""  # the error code when the index could not be read to check
 
 
-def _failed_among(failures: list[tuple[Dist, PackageIndexError]]) -> PackageIndexError:
+def _failed_among(failures: list[tuple[Dist, ReleaseError]]) -> ReleaseError:
     """The first file's failure (in upload order), naming the others that failed beside it."""
     first = failures[0][1]
     if len(failures) == 1:
         return first
     others = "; ".join(f"{dist.filename} ({exc.code})" for dist, exc in failures[1:])
-    return PackageIndexError(
+    return type(first)(
         first.code,
         f"{first.message} Uploads of other files failed beside it: {others}.",
         first.hint,
     )
 
 
-def _exists(response: requests.Response) -> bool:
+def _exists(response: Page) -> bool:
     # PyPI answers 400 "File already exists" for a name it has: settled by reading the
     # index, like a 409.
-    return response.status_code == 400 and "exist" in (response.reason or "").lower()
+    return response.status == 400 and "exist" in response.reason.lower()
 
 
 def confirm(
@@ -385,14 +420,16 @@ def confirm(
 
     PyPI's simple pages sit behind a CDN; a just-uploaded file may take a moment to
     appear, so a missing file is looked for again with backoff (charged to the run's
-    retry budget).
+    retry budget). The upload is done by now: an index that cannot be read says so with
+    a hint that fits (re-run to confirm), not one that says nothing was uploaded.
     """
     budget = budget_of(session)
     missing: list[str] = []
     listed: dict[str, Any] = {}
     stopped = ""
     for attempt in range(attempts):
-        project = read()
+        with after_upload():
+            project = read()
         _check_still_active(project, steps)
         listed = {f.filename: f for f in project.files}
         missing = [s.dist.filename for s in steps if s.dist.filename not in listed]
@@ -417,8 +454,10 @@ def confirm(
     with tempfile.TemporaryDirectory(prefix="release-confirm-") as tmp:
         for step in steps:
             entry = listed[step.dist.filename]
+            # Without a listed sha256, the copy is hashed: the index's own copy for a
+            # file skipped or matched by contents, which may differ in size from ours.
             served = entry.sha256 or sha256_of(
-                download(session, entry, Path(tmp), limit=step.dist.size + 1)
+                download(session, entry, Path(tmp), limit=_copy_limit(step.dist))
             )
             if served != step.expected_sha256:
                 wrong.append(step.dist.filename)

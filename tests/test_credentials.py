@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
+from support.faults import ALWAYS, FaultProxy, drip, status
 from support.oidc import GitHubOIDC, Publisher, TrustedPublishingIndex
 
+from release import credentials
 from release.credentials import (
     DEFAULT_LIFETIME,
     REFRESH_MARGIN,
@@ -653,3 +655,106 @@ def test_oidc_request_keeps_the_runners_query(
     # The stand-in answers 400 to a request without api-version=2.0; this one passes.
     Exchange(front, oidc, console).credential()
     assert oidc.audiences == ["pypi"]
+
+
+# -- answers read within a deadline; a redirect is no answer ----------------------------
+
+
+@pytest.fixture
+def through(front: TrustedPublishingIndex) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the trusted publishing front."""
+    with FaultProxy(front.url) as proxy:
+        yield proxy
+        assert proxy.errors == [], proxy.errors
+
+
+def test_audience_dripped_stops_at_the_answer_deadline(
+    front: TrustedPublishingIndex,
+    oidc: GitHubOIDC,
+    console: Console,
+    through: FaultProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The real deadline is 30 s; each byte comes long before the read timeout.
+    monkeypatch.setattr(credentials, "ANSWER_DEADLINE", 1.0)
+    through.add(drip(1.0, limit=30), method="GET", path="/_/oidc/audience$", times=ALWAYS)
+    exchange = Exchange(front, oidc, console, repository_url=through.url_for("/legacy/"))
+    start = time.monotonic()
+    err = exchange.error()
+    assert time.monotonic() - start < 15
+    host = through.url_for("/").removeprefix("http://").rstrip("/")
+    assert err.code == "trusted-publishing-audience-failed"
+    assert err.message == (
+        f"{host}'s answer to GET http://{host}/_/oidc/audience could not be read: it did "
+        "not arrive within 1 s."
+    )
+    assert oidc.requests == 0
+
+
+def test_oidc_token_dripped_stops_at_the_answer_deadline(
+    front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console, monkeypatch
+) -> None:
+    monkeypatch.setattr(credentials, "ANSWER_DEADLINE", 1.0)
+    with FaultProxy(oidc.url) as proxy:
+        proxy.add(drip(0.1, limit=30), method="GET", times=ALWAYS)  # a JWT: over 100 s
+        exchange = Exchange(front, oidc, console, request_url=proxy.url_for(oidc.request_url))
+        start = time.monotonic()
+        err = exchange.error()
+        assert time.monotonic() - start < 15
+    assert err.code == "oidc-token-request-failed"
+    assert err.message == (
+        "The answer to the request for the job's OIDC token could not be read: it did not "
+        "arrive within 1 s."
+    )
+    assert front.mint_calls == 0
+
+
+def test_mint_answer_dripped_is_retried_then_given_up(
+    front: TrustedPublishingIndex,
+    oidc: GitHubOIDC,
+    console: Console,
+    through: FaultProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(credentials, "ANSWER_DEADLINE", 1.0)
+    rule = through.add(drip(0.1, limit=10), method="POST", path="mint-token$", times=ALWAYS)
+    exchange = Exchange(front, oidc, console, repository_url=through.url_for("/legacy/"))
+    start = time.monotonic()
+    err = exchange.error()
+    assert time.monotonic() - start < 30  # 4 attempts of 1 s; the waits are recorded
+    host = through.url_for("/").removeprefix("http://").rstrip("/")
+    assert err.code == "trusted-publishing-mint-failed"
+    assert err.message == (
+        f"{host} did not mint an upload token by trusted publishing: its answer could not "
+        "be read (it did not arrive within 1 s) (after 4 attempts)."
+    )
+    assert rule.fired == 4
+    assert exchange.sleeps == [1.0, 2.0, 4.0]
+
+
+def test_mint_answered_with_a_redirect_is_not_retried(
+    front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console, through: FaultProxy
+) -> None:
+    """requests counts a 3xx as ok; no token came, and following would send the OIDC
+    token elsewhere: a configuration error, named, not an outage retried."""
+    where = {"Location": "https://user:pw@pypi.example.invalid/_/oidc/mint-token"}
+    rule = through.add(status(301, headers=where), method="POST", times=ALWAYS)
+    exchange = Exchange(front, oidc, console, repository_url=through.url_for("/legacy/"))
+    err = exchange.error()
+    host = through.url_for("/").removeprefix("http://").rstrip("/")
+    assert err.code == "trusted-publishing-redirected"
+    assert err.message == (
+        f"{host} answered the token exchange (POST http://{host}/_/oidc/mint-token) with a "
+        "redirect (HTTP 301 to https://***@pypi.example.invalid/_/oidc/mint-token); no "
+        "upload token was minted."
+    )
+    assert err.hint == (
+        "Set repository-url to the index's upload URL itself, with the scheme and host it "
+        "expects (for PyPI https://upload.pypi.org/legacy/): the exchange is made with that "
+        "scheme and host, and a redirect is not followed (it would send the job's OIDC "
+        "token elsewhere)."
+    )
+    assert "pw@" not in err.message
+    assert rule.fired == 1
+    assert exchange.sleeps == []
+    assert front.mint_calls == 0

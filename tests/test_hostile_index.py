@@ -9,7 +9,9 @@ release. Wall-time bounds are generous upper bounds, never synchronisation.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 import time
 
@@ -26,6 +28,7 @@ from support.faults import (
     gzip_bomb,
     hang,
     oversized,
+    rewrite,
     status,
     transient_404,
 )
@@ -647,3 +650,67 @@ def test_upload_answered_with_a_redirect(
     assert "pw@" not in run.out
     assert pypiserver.files() == {}
     converges(action, project, tag, pypiserver)
+
+
+# --- after the upload: confirm reads the index's own copies, and says what is done -------
+
+
+def test_skipped_files_larger_than_ours_without_a_listed_sha256(
+    make_project, pypiserver: Index, proxy: FaultProxy, action
+) -> None:
+    """skip-existing, and the index's files (another build, larger than this run's) are
+    listed without a sha256: confirm downloads the index's copies to hash them, with
+    room for their size, and the re-run finishes instead of failing every time."""
+    project = make_project("flit")
+    init = project.path / "flit_sample" / "__init__.py"
+    original = init.read_text()
+    # Incompressible: the first build's files are larger by far more than a byte.
+    padding = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(64))
+    init.write_text(f"{original}# {padding}\n")
+    tag = project.release("1.0.0")
+    assert action(project, tag, pypiserver).code == 0
+    before = pypiserver.files()
+    sizes = {p.name: p.stat().st_size for p in (project.path / "dist").iterdir()}
+    init.write_text(original)
+    project.commit("another build")
+    project.git("tag", "-f", tag)
+    shutil.rmtree(project.path / "dist")
+    unlisted = rewrite(lambda page: re.sub(rb"#sha256=[0-9a-f]{64}", b"", page))
+    rule = proxy.add(unlisted, method="GET", path=PAGE, times=ALWAYS)
+    run = action(project, tag, pypiserver, skip_existing="true", **through(proxy, pypiserver))
+    assert run.code == 0, run.out
+    assert rule.fired >= 3  # the plan, the re-check before the upload, confirm
+    for name in before:
+        assert (project.path / "dist" / name).stat().st_size + 2 <= sizes[name]
+    assert run.summary.count("| skipped: the index has other content (skip-existing) |") == 2
+    assert pypiserver.files() == before
+
+
+AFTER_UPLOAD_HINT = (
+    "The upload is done: only reading the index back to confirm it failed. Check "
+    "index-url and that the index is up, then re-run to confirm (nothing is uploaded "
+    "twice)."
+)
+
+
+def test_index_unreadable_at_confirm_does_not_say_nothing_was_uploaded(
+    make_project, devpi: Index, proxy: FaultProxy, action
+) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    # Pass unchanged: the plan's read and the re-check before the upload, each a 404 read
+    # twice (a new project); then confirm's read gets a challenge page.
+    proxy.add(delay(0), method="GET", path=PAGE, times=4)
+    proxy.add(body(200, CAPTCHA), method="GET", path=PAGE, times=ALWAYS)
+    run = action(project, tag, devpi, **through(proxy, devpi))
+    assert run.code == 1
+    assert the_error(run.out, "index-answer-invalid")[1:] == (
+        f"{page_url(proxy, devpi)} did not answer as a simple API project page: the HTML "
+        "does not name a project ('Links for ...') (got text/html, "
+        f"{len(CAPTCHA)} bytes).",
+        AFTER_UPLOAD_HINT,
+    )
+    assert devpi.files() == built(project)
+    assert run.summary.count("| uploaded |") == 2
+    again = converges(action, project, tag, devpi)
+    assert "Upload 0 file(s)" in again.out

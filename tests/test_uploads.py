@@ -8,7 +8,9 @@ after the first dry run that makes them.
 from __future__ import annotations
 
 import io
+import re
 import shutil
+import threading
 import time
 import zipfile
 from collections.abc import Sequence
@@ -26,7 +28,7 @@ from support.projects import Project
 
 from release import upload
 from release.dists import Dist, sha256_of
-from release.errors import PackageIndexError
+from release.errors import CredentialError, PackageIndexError
 from release.gha import Console
 from release.simple import IndexProject
 
@@ -233,3 +235,126 @@ def test_files_not_started_after_a_failure_are_left_for_the_rerun() -> None:
     assert info.value.message == f"{names[0]} refused"
     assert uploader.started == [names[0]]
     assert done == []
+
+
+class Raising(upload.Uploader):
+    """One file's upload raises ``error`` once ``together`` uploads are under way; the
+    others finish only after it has failed."""
+
+    def __init__(self, failing: str, error: BaseException, together: int) -> None:
+        super().__init__(
+            repository_url="http://127.0.0.1:9/legacy/",
+            credential=lambda _valid_for: ("", ""),
+            session=requests.Session(),
+            read_index=lambda: IndexProject("demo"),
+            console=Console(actions=False, stream=io.StringIO()),
+            concurrency=4,
+        )
+        self.failing = failing
+        self.error = error
+        self.failed = threading.Event()
+        self.together = threading.Barrier(together)
+        self.started: list[str] = []
+
+    def upload(self, dist: Dist, attestations: Sequence[Path] = ()) -> None:
+        self.started.append(dist.filename)
+        self.together.wait(20)
+        if dist.filename == self.failing:
+            self.failed.set()
+            raise self.error
+        assert self.failed.wait(20)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        CredentialError("trusted-publishing-mint-failed", "no token minted again", "later"),
+        RuntimeError("a bug"),
+    ],
+    ids=["release-error", "unexpected"],
+)
+def test_a_failure_of_any_kind_leaves_the_others_collected(error: BaseException) -> None:
+    """A token that cannot be minted again for one file (or a bug) while the others are
+    under way: those finish and are reported uploaded; the failure is raised as itself."""
+    names = [f"demo-1.0-py3-none-{p}.whl" for p in ("a", "b", "c")] + ["demo-1.0.tar.gz"]
+    files = [
+        (Dist(Path(n), "wheel" if n.endswith(".whl") else "sdist", "demo", "1.0", "0" * 64, 1), [])
+        for n in names
+    ]
+    uploader = Raising(names[1], error, together=3)
+    done: list[str] = []
+    with pytest.raises(type(error)) as info:
+        uploader.upload_all(files, lambda d: done.append(d.filename))
+    assert info.value is error
+    assert sorted(done) == [names[0], names[2]]
+    assert names[3] not in uploader.started  # no sdist while a wheel is missing
+
+
+def test_failures_of_several_kinds_are_named_together() -> None:
+    """A ReleaseError of another kind is reported as an upload failure is: the first
+    file's, naming the others."""
+    names = [f"demo-1.0-py3-none-{p}.whl" for p in ("a", "b")]
+    files = [(Dist(Path(n), "wheel", "demo", "1.0", "0" * 64, 1), []) for n in names]
+
+    together = threading.Barrier(2)  # both under way before either fails
+
+    class Both(Scripted):
+        def upload(self, dist: Dist, attestations: Sequence[Path] = ()) -> None:
+            together.wait(20)
+            if dist.filename == names[0]:
+                raise CredentialError("trusted-publishing-mint-failed", "no token", "later")
+            raise PackageIndexError("upload-refused", f"{dist.filename} refused", "fix it")
+
+    with pytest.raises(CredentialError) as info:
+        Both(set(), concurrency=2).upload_all(files, lambda d: None)
+    assert info.value.code == "trusted-publishing-mint-failed"
+    assert info.value.message == (
+        f"no token Uploads of other files failed beside it: {names[1]} (upload-refused)."
+    )
+    assert info.value.hint == "later"
+
+
+@dataclass(frozen=True)
+class _AnswerDripped(Fault):
+    """Forward the upload (it lands), then answer 200 with a body dripped a byte every
+    0.2 s under a Content-Length it never reaches, for at most 30 s."""
+
+    name: ClassVar[str] = "answer_dripped"
+
+    def apply(self, h: Handler) -> None:
+        resp = h.forward()
+        if resp is None:
+            return
+        for _ in h.upstream_chunks(resp):
+            pass
+        h.record(200, resp.status)
+        h.send_head(200, b"OK", [("Content-Type", "text/plain"), ("Content-Length", "100000")])
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not h.wait(0.2):
+            h.wfile.write(b".")
+
+
+def test_an_answer_dripped_a_byte_at_a_time_ends_at_the_files_deadline(
+    make_project, pypiserver: Index, proxy: FaultProxy, action, monkeypatch
+) -> None:
+    # The real deadline is 120 s plus size / 256 KiB/s, and bounds the whole attempt:
+    # sending, waiting for the answer, and reading it.
+    monkeypatch.setattr(upload, "UPLOAD_DEADLINE", 4.0)
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    assert action(project, tag, pypiserver, dry_run="true").code == 0  # builds dist/
+    rule = proxy.add(_AnswerDripped(), method="POST", body='.whl"', times=1)
+    start = time.monotonic()
+    run = action(project, tag, pypiserver, **via(proxy, pypiserver))
+    took = time.monotonic() - start
+    assert run.code == 0, run.out
+    assert rule.fired == 1
+    wheel = next(n for n in pypiserver.files() if n.endswith(".whl"))
+    # Settled by reading the index: the file landed.
+    assert re.search(
+        rf"{re.escape(wheel)}: the index has it although the upload answered HTTP 200, but "
+        r"its answer could not be read: it did not arrive within [45] s; counted as uploaded",
+        run.out,
+    ), run.out
+    assert took < 25  # the drip's 30 s were not waited for
+    assert run.summary.count("| uploaded |") == 2
