@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from pathlib import Path
 
 from packaging.version import Version
 
@@ -71,7 +70,6 @@ class Result:
     uploaded: list[str] = dataclasses.field(default_factory=list)
     # File name -> what happened to its attestation ("signed and verified", ...).
     attestations: dict[str, str] = dataclasses.field(default_factory=dict)
-    attestation_files: list[Path] = dataclasses.field(default_factory=list)
     confirmed: bool = False
     release: ReleaseResult = dataclasses.field(default_factory=ReleaseResult)
     error: BaseException | None = None

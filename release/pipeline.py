@@ -462,7 +462,6 @@ def attest_files(
             attest.verify(path, dist.path, publisher, config=config)
             ctx.console.line(f"{path.name}: signed, verified for {publisher.describe()}")
             result.attestations[dist.filename] = "signed and verified"
-            result.attestation_files.append(path)
     files = {d.filename: p for d, p in zip(dists, paths, strict=True)}
     return Signed(files, publisher, config)
 
