@@ -511,3 +511,18 @@ def _first_error(exc: Any) -> str:
     first = errors[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "top level"
     return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def publish_attestation(provenance: bytes) -> str:
+    """The publish attestation in a provenance object verify_provenance passed (it
+    holds one, of this very file), as sign() writes one."""
+    from pypi_attestations import Provenance
+
+    parsed = Provenance.model_validate_json(provenance)
+    for bundle in parsed.attestation_bundles:
+        for attestation in bundle.attestations:
+            if json.loads(attestation.envelope.statement).get("predicateType") == (
+                PUBLISH_PREDICATE
+            ):
+                return attestation.model_dump_json()
+    raise AssertionError("verify_provenance passed a provenance without a publish attestation")

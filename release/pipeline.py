@@ -576,6 +576,7 @@ def release_files(
     downloaded from the index and attached in place of this run's build."""
     from . import github
     from .index import download
+    from .upload import copy_limit
 
     files = []
     for step in plan.steps:
@@ -583,11 +584,11 @@ def release_files(
         if step.expected_sha256 == dist.sha256:
             files.append(github.dist_asset(dist))
             continue
-        entry = {f.filename: f for f in listing().files}.get(dist.filename)
+        entry = listing().files_for(plan.version).get(dist.filename)
         outdir = ctx.workdir / ".index-copies"  # private, and never taken for a dist
         outdir.mkdir(exist_ok=True)
         copy = (
-            download(ctx.session, entry, outdir, limit=max(dist.size * 4, 1 << 24))
+            download(ctx.session, entry, outdir, limit=copy_limit(dist))
             if entry is not None
             else None
         )
@@ -625,7 +626,7 @@ def carry_attestations(
         name = step.dist.filename
         if name in uploaded_here:
             continue
-        entry = {f.filename: f for f in listing().files}.get(name)
+        entry = listing().files_for(plan.version).get(name)
         if entry is not None and entry.provenance_url:
             wanted.append((name, asset.path, entry.provenance_url))
     if not wanted:
@@ -646,32 +647,13 @@ def carry_attestations(
         body = read_provenance(ctx, name, url)
         attest.verify_provenance(body, path, publisher, config=config)
         out = outdir / f"{name}{attest.SUFFIX}"
-        out.write_text(_publish_attestation(body), encoding="utf-8")
+        out.write_text(attest.publish_attestation(body), encoding="utf-8")
         ctx.console.line(
             f"{out.name}: taken from the index's provenance, verified for {publisher.describe()}"
         )
         result.attestations[name] = "from the index's provenance, verified"
         carried.append(out)
     return carried
-
-
-def _publish_attestation(provenance: bytes) -> str:
-    """The publish attestation in a provenance object verify_provenance passed (it
-    holds one, of this very file), as attest.sign writes one."""
-    import json
-
-    from pypi_attestations import Provenance
-
-    from .attest import PUBLISH_PREDICATE
-
-    parsed = Provenance.model_validate_json(provenance)
-    for bundle in parsed.attestation_bundles:
-        for attestation in bundle.attestations:
-            if json.loads(attestation.envelope.statement).get("predicateType") == (
-                PUBLISH_PREDICATE
-            ):
-                return attestation.model_dump_json()
-    raise AssertionError("verify_provenance passed a provenance without a publish attestation")
 
 
 # --- run ---------------------------------------------------------------------------------

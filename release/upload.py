@@ -51,7 +51,7 @@ MIN_ATTEMPT = 5.0  # an attempt with less time than this left is not started
 MAX_ANSWER = 1024 * 1024  # an index's answer to an upload: a short page, never more
 
 
-def _copy_limit(dist: Dist) -> int:
+def copy_limit(dist: Dist) -> int:
     """The most bytes of the index's copy of ``dist`` worth downloading: that copy may
     differ from ours (a backend that does not build reproducibly, another build under
     skip-existing), so it is given room, not held to our size."""
@@ -81,7 +81,7 @@ def decide(
             if index_sha != dist.sha256:
                 # Unlisted hash, or a backend that does not build reproducibly:
                 # compare what the archives hold.
-                copy = download(session, existing, Path(tmp), limit=_copy_limit(dist))
+                copy = download(session, existing, Path(tmp), limit=copy_limit(dist))
                 index_sha = sha256_of(copy)
                 if index_sha != dist.sha256 and not same_contents(copy, dist.path):
                     if not skip_existing:
@@ -457,7 +457,7 @@ def confirm(
             # Without a listed sha256, the copy is hashed: the index's own copy for a
             # file skipped or matched by contents, which may differ in size from ours.
             served = entry.sha256 or sha256_of(
-                download(session, entry, Path(tmp), limit=_copy_limit(step.dist))
+                download(session, entry, Path(tmp), limit=copy_limit(step.dist))
             )
             if served != step.expected_sha256:
                 wrong.append(step.dist.filename)
