@@ -7,8 +7,8 @@ so one code path serves both. Escaping follows the actions/toolkit ``command.ts`
 from __future__ import annotations
 
 import contextlib
+import os
 import re
-import secrets
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -55,6 +55,12 @@ def _defuse(line: str) -> str:
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators: none of them
 # belongs in a reason phrase or a file name shown in the log.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def random_token() -> str:
+    """128 random bits in hex, from the system's source (what secrets.token_hex does;
+    importing secrets costs the first log line ~5 ms)."""
+    return os.urandom(16).hex()
 
 
 def printable(text: str, limit: int = 200) -> str:
@@ -148,7 +154,7 @@ class Console:
     def raw(self) -> Iterator[Callable[[str], None]]:
         """Stream a tool's output as it comes. In Actions it sits between
         ``::stop-commands::`` and its random token, so nothing in it is a command."""
-        token = secrets.token_hex(16)
+        token = random_token()
         if self.actions:
             self._write(f"::stop-commands::{token}")
         try:
@@ -164,7 +170,7 @@ def write_outputs(path: Path, outputs: Mapping[str, str]) -> None:
     """Append outputs in the ``name<<DELIMITER`` form, safe for any value."""
     with path.open("a", encoding="utf-8") as fh:
         for name, value in outputs.items():
-            delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+            delimiter = f"ghadelimiter_{random_token()}"
             if delimiter in value:  # pragma: no cover - 128 random bits
                 raise ValueError("output value contains the delimiter")
             fh.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
