@@ -1,7 +1,5 @@
-"""The container's entry point: everything lives in release.__main__.main()."""
+"""The container's entry point: everything lives in release.__main__."""
 
-import sys
+from release.__main__ import cli
 
-from release.__main__ import main
-
-sys.exit(main())
+cli()

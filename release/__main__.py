@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from .errors import InternalError, ReleaseError
 from .gha import Console, append_summary
@@ -43,9 +45,21 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             f"{'Dry run' if settings.dry_run else 'Release'} of tag {settings.tag} "
             f"({settings.working_directory}) to {sanitize_url(settings.repository_url)}"
         )
-        from . import pipeline
+        # The build's environment is made while the rest of the run starts up.
+        from .build import head_start
 
-        return pipeline.run(settings, console)
+        head = (
+            head_start(settings.working_directory, settings.child_env, console)
+            if settings.build
+            else None
+        )
+        try:
+            from . import pipeline
+
+            return pipeline.run(settings, console, head)
+        finally:
+            if head is not None:
+                head.close()
     except ReleaseError as exc:
         return fail(exc, console, summary, exc if debug else None)
     except KeyboardInterrupt:
@@ -74,5 +88,19 @@ def fail(exc: ReleaseError, console: Console, summary: str, trace: BaseException
     return 1
 
 
+def cli() -> NoReturn:
+    """Run from a command line (python -m release, the console script, the container):
+    main(), then exit.
+
+    The run's objects are frozen first, out of the garbage collector's reach: the
+    interpreter's last collections would otherwise walk every one of them on the way out
+    (~25 ms of a small release, freeing memory the operating system frees anyway).
+    Exit handlers still run and the streams are still flushed.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

@@ -43,6 +43,7 @@ class Cancel:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen[str]] = set()
+        self._linked: list[Cancel] = []
         self.cancelled = False
 
     def cancel(self) -> None:
@@ -50,6 +51,18 @@ class Cancel:
             self.cancelled = True
             for proc in self._running:
                 kill(proc)
+            linked = list(self._linked)
+        for other in linked:
+            other.cancel()
+
+    def link(self, other: Cancel) -> None:
+        """Call ``other`` off too when this is called off (at once if it already is):
+        work this one waits for, running elsewhere."""
+        with self._lock:
+            self._linked.append(other)
+            now = self.cancelled
+        if now:
+            other.cancel()
 
     def start(self, start: Callable[[], subprocess.Popen[str]]) -> subprocess.Popen[str]:
         with self._lock:
@@ -107,6 +120,13 @@ class ToolLog:
             self.console.line(f"-- {self.title} failed; its output:")
             with self.console.raw() as write:
                 write("".join(self.lines))
+
+    def replay(self, lines: Sequence[str]) -> None:
+        """Lines another (silent) log kept, as if they had been written here."""
+        self.lines.extend(lines)
+        if self.live:
+            for line in lines:
+                self._write(line)
 
     def note(self, text: str) -> None:
         """A line of our own, kept with the tools' output."""

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import io
 import os
+import stat
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from support.projects import Project
 
-from release.build import build
+from release.build import HeadStart, _Builder, build, head_start
 from release.dists import read_dist
 from release.errors import DistributionError, PackageIndexError
 from release.gha import Console
@@ -167,6 +170,164 @@ def test_a_called_off_build_stops_with_what_its_backend_started(
         )
     assert time.monotonic() - started < 30  # not the helper's 60 s
     assert log.getvalue().endswith("started\n-- Build sdist and wheel: called off\n")
+
+
+# --- the build environment begun at start-up ----------------------------------------------
+
+
+@pytest.fixture
+def temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temporary folder the run's own folders go in, to see what is left there."""
+    folder = tmp_path / "temp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def environments(temp: Path) -> list[str]:
+    return sorted(p.name for p in temp.glob("release-build-env-*"))
+
+
+def built_with(head: HeadStart | None, project: Project, outdir: Path, uv_cache: Path) -> str:
+    log = io.StringIO()
+    try:
+        build(
+            project.path,
+            outdir,
+            source_date_epoch="1700000000",
+            env=env(uv_cache),
+            console=Console(actions=False, verbose=True, stream=log),
+            head=head,
+        )
+    finally:
+        if head is not None:
+            head.close()
+    return log.getvalue()
+
+
+def test_the_build_takes_the_environment_begun_at_start_up(
+    make_project, uv_cache: Path, tmp_path: Path, temp: Path
+) -> None:
+    project = make_project("hatchling")
+    head = head_start(project.path, env(uv_cache), Console(actions=False, stream=io.StringIO()))
+    assert head is not None
+    assert head.requires == {"hatchling>=1.26"}
+    log = built_with(head, project, tmp_path / "out", uv_cache)
+    assert "Build environment made while the run started:\nInstalling hatchling>=1.26\n" in log
+    assert log.count("\nInstalling hatchling") == 1  # not installed again
+    assert "Building the wheel from the sdist, in the same environment\n" in log
+    assert len(list((tmp_path / "out").iterdir())) == 2
+    assert environments(temp) == []  # removed once the run is done with it
+
+
+def test_other_requirements_than_at_start_up_get_a_fresh_environment(
+    make_project, uv_cache: Path, tmp_path: Path, temp: Path
+) -> None:
+    """build reads build-system.requires itself: when they are not what the head start
+    installed, its environment is called off and never used."""
+    project = make_project("flit")
+    head = head_start(project.path, env(uv_cache), Console(actions=False, stream=io.StringIO()))
+    assert head is not None
+    assert head.requires == {"flit_core>=3.9,<5"}
+    pyproject = project.path / "pyproject.toml"
+    text = pyproject.read_text()
+    pyproject.write_text(text.replace('"flit_core>=3.9,<5"', '"flit_core>=3.10,<5"'))
+    log = built_with(head, project, tmp_path / "out", uv_cache)
+    assert "made while the run started" not in log
+    assert "Installing flit_core>=3.10,<5\n" in log
+    assert len(list((tmp_path / "out").iterdir())) == 2
+    assert environments(temp) == []
+
+
+def test_no_head_start_without_declared_requirements(tmp_path: Path) -> None:
+    console = Console(actions=False, stream=io.StringIO())
+    assert head_start(tmp_path, {}, console) is None  # no pyproject.toml: setup.py only
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    assert head_start(tmp_path, {}, console) is None  # build's default: build decides
+    (tmp_path / "pyproject.toml").write_text("[build-system]\nrequires = [1]\n")
+    assert head_start(tmp_path, {}, console) is None  # build says what is wrong
+    (tmp_path / "pyproject.toml").write_text("[build-system\n")
+    assert head_start(tmp_path, {}, console) is None
+
+
+def test_a_head_start_that_failed_fails_the_build_with_its_output(
+    make_project, uv_cache: Path, tmp_path: Path, temp: Path
+) -> None:
+    project = make_project("flit")
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"flit_core>=3.9,<5"', '"flit_core>>3"'))
+    project.commit("a malformed requirement")
+    head = head_start(project.path, env(uv_cache), Console(actions=False, stream=io.StringIO()))
+    assert head is not None
+    with pytest.raises(DistributionError) as info:
+        built_with(head, project, tmp_path / "out", uv_cache)
+    assert (info.value.code, info.value.message) == (
+        "build-failed",
+        "Building the sdist failed: installing its requirements failed (uv exited 2).",
+    )
+    assert environments(temp) == []
+
+
+def fake_uv(where: Path) -> str:
+    """A "uv" that starts and then hangs for a minute."""
+    path = where / "uv"
+    path.write_text(f"#!/bin/sh\nexec {sys.executable} -c {SLEEPER!r}\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def test_calling_the_build_off_calls_off_the_head_start(
+    make_project, uv_cache: Path, tmp_path: Path, temp: Path
+) -> None:
+    """Called off while it waits for the environment (the index refused the version):
+    the install under way is stopped, not waited for."""
+    project = make_project("flit")
+    console = Console(actions=False, stream=io.StringIO())
+    head = HeadStart({"flit_core>=3.9,<5"}, fake_uv(tmp_path), env(uv_cache), console)
+    cancel = Cancel()
+    cancel.cancel()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        build(
+            project.path,
+            tmp_path / "out",
+            source_date_epoch="1700000000",
+            env=env(uv_cache),
+            console=console,
+            cancel=cancel,
+            head=head,
+        )
+    head.close()
+    assert time.monotonic() - started < 30  # not the fake uv's 60 s
+    assert environments(temp) == []
+
+
+def test_a_refused_version_leaves_no_build_environment(
+    make_project, pypiserver, action, temp: Path
+) -> None:
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    assert action(project, tag, pypiserver).code == 0
+    refused = action(project, project.release("0.9.0"), pypiserver)
+    assert refused.code == 1
+    assert "Tag 'v0.9.0' is version 0.9.0, which is not higher than 1.0.0" in refused.out
+    assert environments(temp) == []
+
+
+def test_the_hook_script_runs_compiled(tmp_path: Path) -> None:
+    """The hook script, compiled once, runs as the script does; one that cannot be
+    compiled is run as it is."""
+    builder = _Builder(None, "uv", {}, tmp_path / "scratch")  # type: ignore[arg-type]
+    script = tmp_path / "hook.py"
+    script.write_text("import sys\nprint(sys.argv[1:], __file__.endswith('.pyc'))\n")
+    compiled = builder.compiled(str(script))
+    assert compiled.endswith("hook.pyc")
+    assert builder.compiled(str(script)) == compiled
+    ran = subprocess.run([sys.executable, compiled, "a", "b"], capture_output=True, text=True)
+    assert ran.stdout == "['a', 'b'] True\n"
+    broken = tmp_path / "broken.py"
+    broken.write_text("def (:\n")
+    assert builder.compiled(str(broken)) == str(broken)
 
 
 # --- the index read alongside the build ---------------------------------------------------
