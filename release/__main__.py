@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -81,6 +80,8 @@ def fail(exc: ReleaseError, console: Console, summary: str, trace: BaseException
     from .report import error_markdown
 
     if trace is not None:
+        import traceback
+
         console.line("".join(traceback.format_exception(trace)))
     console.error(f"{exc.message}\n{exc.hint}".strip(), title=exc.heading)
     if summary:

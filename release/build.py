@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import tomllib
@@ -374,6 +373,8 @@ def head_start(project_dir: Path, env: Mapping[str, str], console: Console) -> H
 
 def _unpack(sdist: Path, into: Path) -> Path:
     """The sdist's single top-level folder, unpacked with tarfile's safe 'data' filter."""
+    import tarfile  # imported by then (dists), but not before the head start
+
     try:
         with tarfile.open(sdist) as tf:
             tops = {member.name.split("/", 1)[0] for member in tf.getmembers()}
