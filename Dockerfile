@@ -1,9 +1,10 @@
 FROM python:3.13-slim
 
 # PATH puts the venv first; the RUN below looks up the base image's python before the
-# venv exists and sets up with that one.
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
+# venv exists and sets up with that one. No PYTHONDONTWRITEBYTECODE here: the build
+# backend's hooks inherit the environment, and each of the four would compile the backend
+# afresh (~0.2 s of a small release); the action itself runs with -B (ENTRYPOINT).
+ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_NATIVE_TLS=1 \
@@ -31,6 +32,7 @@ COPY requirements/runtime.txt /tmp/runtime.txt
 # DL3003: apt-get download saves into the working directory.
 # hadolint ignore=DL3003
 RUN set -eu; \
+    export PYTHONDONTWRITEBYTECODE=1; \
     ( cd /tmp \
       && apt-get update -qq -o Acquire::Languages=none \
       && apt-get download -qq git \
@@ -52,4 +54,5 @@ RUN set -eu; \
 COPY entrypoint.py /opt/action/entrypoint.py
 COPY release /opt/action/release
 
-ENTRYPOINT ["/opt/release/bin/python", "/opt/action/entrypoint.py"]
+# -B: the action imports each module once, so bytecode written now would never be read.
+ENTRYPOINT ["/opt/release/bin/python", "-B", "/opt/action/entrypoint.py"]

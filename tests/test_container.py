@@ -228,3 +228,20 @@ def test_trusted_publishing(engine, make_project, devpi: Index, tmp_path: Path) 
         for path in tmp_path.rglob("*"):
             if path.is_file():
                 assert secret.encode() not in path.read_bytes(), path
+
+
+def test_bytecode_is_written_by_the_hooks_not_by_the_action(engine) -> None:
+    """The backend's hooks inherit the container's environment: with
+    PYTHONDONTWRITEBYTECODE there, each of the four compiled the backend afresh (~0.2 s of
+    a small release). The action itself runs with -B: it imports each module once."""
+    env = docker("run", "--rm", "--entrypoint", "env", IMAGE, env=engine).stdout
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    name = "release-bytecode-check"
+    docker("rm", "-f", name, env=engine)
+    try:
+        ran = docker("run", "--name", name, IMAGE, "--version", env=engine)
+        assert ran.stdout.startswith("entrypoint.py ")  # the image's entry point ran
+        changed = docker("diff", name, env=engine).stdout.splitlines()
+        assert [line for line in changed if "__pycache__" in line] == []
+    finally:
+        docker("rm", "-f", name, env=engine)
