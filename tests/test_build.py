@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.projects import Project
@@ -69,15 +70,22 @@ def env(uv_cache: Path) -> dict[str, str]:
     return {**os.environ, "UV_CACHE_DIR": str(uv_cache)}
 
 
-def built(project: Project, outdir: Path, uv_cache: Path) -> str:
-    log = io.StringIO()
+def run_build(
+    project: Project, outdir: Path, uv_cache: Path, console: Console, **more: Any
+) -> None:
     build(
         project.path,
         outdir,
         source_date_epoch="1700000000",
         env=env(uv_cache),
-        console=Console(actions=False, verbose=True, stream=log),
+        console=console,
+        **more,
     )
+
+
+def built(project: Project, outdir: Path, uv_cache: Path) -> str:
+    log = io.StringIO()
+    run_build(project, outdir, uv_cache, Console(actions=False, verbose=True, stream=log))
     return log.getvalue()
 
 
@@ -158,16 +166,10 @@ def test_a_called_off_build_stops_with_what_its_backend_started(
     project = in_tree_backend(make_project("flit"), SDIST_WITH_A_HELPER)
     cancel = Cancel()
     log = CallsOffOn(cancel, "started")
+    console = Console(actions=False, verbose=True, stream=log)
     started = time.monotonic()
     with pytest.raises(Cancelled):
-        build(
-            project.path,
-            tmp_path / "out",
-            source_date_epoch="1700000000",
-            env=env(uv_cache),
-            console=Console(actions=False, verbose=True, stream=log),
-            cancel=cancel,
-        )
+        run_build(project, tmp_path / "out", uv_cache, console, cancel=cancel)
     assert time.monotonic() - started < 30  # not the helper's 60 s
     assert log.getvalue().endswith("started\n-- Build sdist and wheel: called off\n")
 
@@ -191,14 +193,8 @@ def environments(temp: Path) -> list[str]:
 def built_with(head: HeadStart | None, project: Project, outdir: Path, uv_cache: Path) -> str:
     log = io.StringIO()
     try:
-        build(
-            project.path,
-            outdir,
-            source_date_epoch="1700000000",
-            env=env(uv_cache),
-            console=Console(actions=False, verbose=True, stream=log),
-            head=head,
-        )
+        console = Console(actions=False, verbose=True, stream=log)
+        run_build(project, outdir, uv_cache, console, head=head)
     finally:
         if head is not None:
             head.close()
@@ -288,15 +284,7 @@ def test_calling_the_build_off_calls_off_the_head_start(
     cancel.cancel()
     started = time.monotonic()
     with pytest.raises(Cancelled):
-        build(
-            project.path,
-            tmp_path / "out",
-            source_date_epoch="1700000000",
-            env=env(uv_cache),
-            console=console,
-            cancel=cancel,
-            head=head,
-        )
+        run_build(project, tmp_path / "out", uv_cache, console, cancel=cancel, head=head)
     head.close()
     assert time.monotonic() - started < 30  # not the fake uv's 60 s
     assert environments(temp) == []
