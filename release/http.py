@@ -114,6 +114,11 @@ def gave_up(thing: requests.Response | BaseException) -> str:
     return str(getattr(thing, _NOTE, ""))
 
 
+def not_retried(why: str) -> str:
+    """What a message says about a retry stopped early (gave_up's answer), or ''."""
+    return f" (not retried further: {why})" if why else ""
+
+
 class Session(requests.Session):
     """A requests session whose every call has timeouts, and whose GETs retry within a
     deadline and the run's budget."""

@@ -33,6 +33,7 @@ from .http import (
     answer,
     gave_up,
     get_capped,
+    not_retried,
 )
 from .settings import sanitize_url
 from .simple import JSON_TYPE, REFUSED_STATUS, IndexFile, IndexProject, parse_page
@@ -62,14 +63,43 @@ def _fetch(session: requests.Session, url: str, fresh: bool) -> Page:
             "proxy in between is misbehaving: try again later.",
         ) from None
     except requests.RequestException as exc:
-        why = gave_up(exc)
         raise PackageIndexError(
             "index-unreachable",
-            f"Cannot reach the index at {shown}: {type(exc).__name__}"
-            + (f" (not retried further: {why})" if why else "")
-            + ".",
+            f"Cannot reach the index at {shown}: {type(exc).__name__}{not_retried(gave_up(exc))}.",
             "Check {index-url} and that the index is up; nothing was uploaded.",
         ) from None
+
+
+PROVENANCE_HINT = (
+    "The files are on the index. Re-run later to check the provenance again (nothing is "
+    "uploaded twice)."
+)
+
+
+def read_provenance(session: requests.Session, name: str, url: str) -> bytes:
+    """The PEP 740 provenance object the index lists for a file it has."""
+    try:
+        page = get_capped(session, url, max_bytes=MAX_PAGE)
+    except (TooLarge, TooSlow, Unreadable) as exc:
+        raise PackageIndexError(
+            "provenance-unavailable",
+            f"The index lists provenance for {name}, but it could not be read: {exc}.",
+            PROVENANCE_HINT,
+        ) from None
+    except requests.RequestException as exc:
+        raise PackageIndexError(
+            "provenance-unavailable",
+            f"The index lists provenance for {name}, but did not answer: "
+            f"{type(exc).__name__}{not_retried(gave_up(exc))}.",
+            PROVENANCE_HINT,
+        ) from None
+    if page.status != 200:
+        raise PackageIndexError(
+            "provenance-unavailable",
+            f"The index lists provenance for {name} but answered HTTP {page.status}.",
+            PROVENANCE_HINT,
+        )
+    return page.body
 
 
 def read_project(
@@ -88,8 +118,7 @@ def read_project(
         raise PackageIndexError(
             "index-http-error",
             f"The index answered HTTP {page.status} for {sanitize_url(url)}"
-            + (f" (not retried further: {page.note})" if page.note else "")
-            + ".",
+            f"{not_retried(page.note)}.",
             "Nothing was uploaded. The index is busy or failing: re-run later."
             if busy
             else "Check {index-url}: it must be the simple API of the index you upload "

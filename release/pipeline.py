@@ -504,6 +504,7 @@ def confirm_provenance(
     """Where the index serves PEP 740 provenance, it must verify for this file and
     publisher."""
     from . import attest
+    from . import index as idx
 
     listed = {f.filename: f for f in project.files}
     for step in plan.steps:
@@ -515,48 +516,9 @@ def confirm_provenance(
         if not url:
             result.attestations[name] = "signed and verified; the index serves no provenance"
             continue
-        body = read_provenance(ctx, name, url)
+        body = idx.read_provenance(ctx.session, name, url)
         attest.verify_provenance(body, step.dist.path, signed.publisher, config=signed.config)
         result.attestations[name] = "signed, verified, and the index's provenance verified"
-
-
-PROVENANCE_HINT = (
-    "The files are on the index. Re-run later to check the provenance again (nothing is "
-    "uploaded twice)."
-)
-
-
-def read_provenance(ctx: Context, name: str, url: str) -> bytes:
-    """The PEP 740 provenance object the index lists for a file it has."""
-    import requests
-
-    from .http import TooLarge, TooSlow, Unreadable, gave_up, get_capped
-    from .index import MAX_PAGE
-
-    try:
-        page = get_capped(ctx.session, url, max_bytes=MAX_PAGE)
-    except (TooLarge, TooSlow, Unreadable) as exc:
-        raise PackageIndexError(
-            "provenance-unavailable",
-            f"The index lists provenance for {name}, but it could not be read: {exc}.",
-            PROVENANCE_HINT,
-        ) from None
-    except requests.RequestException as exc:
-        why = gave_up(exc)
-        raise PackageIndexError(
-            "provenance-unavailable",
-            f"The index lists provenance for {name}, but did not answer: {type(exc).__name__}"
-            + (f" (not retried further: {why})" if why else "")
-            + ".",
-            PROVENANCE_HINT,
-        ) from None
-    if page.status != 200:
-        raise PackageIndexError(
-            "provenance-unavailable",
-            f"The index lists provenance for {name} but answered HTTP {page.status}.",
-            PROVENANCE_HINT,
-        )
-    return page.body
 
 
 def github_release(
@@ -660,6 +622,7 @@ def carry_attestations(
     if not wanted:
         return []
     from . import attest
+    from . import index as idx
     from .credentials import workflow_file
 
     s = ctx.settings
@@ -672,7 +635,7 @@ def carry_attestations(
     outdir.mkdir(exist_ok=True)
     carried = []
     for name, path, url in wanted:
-        body = read_provenance(ctx, name, url)
+        body = idx.read_provenance(ctx.session, name, url)
         attest.verify_provenance(body, path, publisher, config=config)
         out = outdir / f"{name}{attest.SUFFIX}"
         out.write_text(attest.publish_attestation(body), encoding="utf-8")
