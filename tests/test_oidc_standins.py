@@ -123,12 +123,19 @@ def wheel(tmp_path: Path, name: str = "oidcdemo", version: str = "1.0") -> Path:
 
 
 def raw_upload(
-    url: str, auth: tuple[str, str] | None, filename: str, content: bytes
+    url: str,
+    auth: tuple[str, str] | None,
+    filename: str,
+    content: bytes,
+    digests: dict[str, str] | None = None,
 ) -> requests.Response:
-    """The legacy upload form, as twine posts it."""
+    """The legacy upload form, as twine posts it (``digests`` replaces its digests)."""
+    fields = {":action": "file_upload", "protocol_version": "1", "name": "big", "version": "1.0"}
+    if digests is None:
+        digests = {"sha256_digest": hashlib.sha256(content).hexdigest()}
     return requests.post(
         url,
-        data={":action": "file_upload", "protocol_version": "1", "name": "big", "version": "1.0"},
+        data=fields | digests,
         files={"content": (filename, io.BytesIO(content), "application/octet-stream")},
         auth=auth,
         timeout=60,
@@ -354,7 +361,7 @@ def test_uploads_without_a_live_minted_token_get_403(
     ]  # fmt: skip
 
 
-def test_large_upload_streams_through_with_the_index_credentials(
+def test_large_upload_passes_with_the_index_credentials(
     front: TrustedPublishingIndex, oidc: GitHubOIDC, pypiserver: Index
 ) -> None:
     token = mint(front, github_token(oidc)).json()["token"]
@@ -365,6 +372,60 @@ def test_large_upload_streams_through_with_the_index_credentials(
     # The index itself refuses the minted token: only the front's swap lets it in.
     direct = raw_upload(f"{pypiserver.base}/", (TOKEN_USER, token), "big-2.0.tar.gz", b"y")
     assert direct.status_code in (401, 403)
+
+
+SHA256_OF_X = hashlib.sha256(b"x" * 1000).hexdigest()
+BLAKE2_OF_X = hashlib.blake2b(b"x" * 1000, digest_size=32).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("digests", "reason"),
+    [
+        ({}, "Error: Include at least one message digest."),
+        (
+            {"sha256_digest": "an invalid sha256 digest"},
+            "Invalid value for sha256_digest. Error: Use a valid, hex-encoded, SHA256 message "
+            "digest.",
+        ),
+        (
+            {"sha256_digest": hashlib.sha256(b"y").hexdigest()},
+            "The digest supplied does not match a digest calculated from the uploaded file.",
+        ),
+        (
+            # Each digest sent is checked, not only the first.
+            {"sha256_digest": SHA256_OF_X, "blake2_256_digest": "0" * 64},
+            "The digest supplied does not match a digest calculated from the uploaded file.",
+        ),
+    ],
+    ids=["none", "malformed", "wrong-sha256", "wrong-blake2"],
+)
+def test_upload_forms_are_held_to_warehouses_digest_rules(
+    front: TrustedPublishingIndex,
+    oidc: GitHubOIDC,
+    pypiserver: Index,
+    digests: dict[str, str],
+    reason: str,
+) -> None:
+    token = mint(front, github_token(oidc)).json()["token"]
+    url = f"{front.url}/"
+    r = raw_upload(url, (TOKEN_USER, token), "big-1.0.tar.gz", b"x" * 1000, digests)
+    assert (r.status_code, r.reason) == (400, reason)
+    assert pypiserver.files() == {}
+    # The sha256 alone passes, as do both digests (twine's form), upper case too.
+    for n, good in enumerate(
+        [
+            {"sha256_digest": SHA256_OF_X},
+            {"sha256_digest": SHA256_OF_X.upper(), "blake2_256_digest": BLAKE2_OF_X},
+        ]
+    ):
+        r = raw_upload(url, (TOKEN_USER, token), f"big-1.{n}.tar.gz", b"x" * 1000, good)
+        assert r.status_code == 200, r.reason
+    assert sorted(pypiserver.files()) == ["big-1.0.tar.gz", "big-1.1.tar.gz"]
+    assert [(u.status, u.digests) for u in front.uploads] == [
+        (400, tuple(d for d in ("sha256_digest", "blake2_256_digest") if d in digests)),
+        (200, ("sha256_digest",)),
+        (200, ("sha256_digest", "blake2_256_digest")),
+    ]
 
 
 # -- the audience endpoint and mint faults ----------------------------------------------

@@ -14,7 +14,9 @@ the JWT's signature is checked against the JWKS fetched over HTTP, then ``iss``,
 when the publisher names one), and a ``jti`` that was not used before. Refusals are 422
 ``{"message": "Token request failed", "errors": [{"code", "description"}]}`` with
 warehouse's codes and descriptions. Writes (uploads) pass only with user ``__token__``
-and a live minted token, and reach the index with the index's own credentials.
+and a live minted token, then only with an upload form whose digests hold as warehouse
+holds them (``forklift/legacy.py``: a file, at least one digest, each digest sent well
+formed and equal to the file's), and reach the index with the index's own credentials.
 
 Example fixture (``pypiserver`` and ``devpi`` are conftest's ``support.indexes.Index``)::
 
@@ -45,9 +47,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import email.parser
+import email.policy
+import hashlib
 import http.client
 import http.server
 import json
+import re
 import secrets
 import threading
 import time
@@ -110,8 +116,9 @@ class Upload:
     path: str
     user: str | None
     token: str | None
-    status: int  # 403 when the front refused it, else the index's answer
+    status: int  # 403 or 400 when the front refused it, else the index's answer
     at: float = 0.0  # when its token was checked (once it arrived), on the front's clock
+    digests: tuple[str, ...] = ()  # the digest fields its form carried
 
 
 class _Server:
@@ -774,39 +781,54 @@ class TrustedPublishingIndex:
 
     def _write(self, h: _Handler, path: str) -> None:
         user, token = _basic_auth(h.headers.get("Authorization", ""))
-        body: list[bytes] | None = None
+        # The whole body first, as warehouse reads the form (behind a buffering proxy).
+        body = list(h.body_chunks())
         if self.upload_time > 0:
             # A long upload: the body arrives, time passes, and only then is the token
-            # checked, as by an index behind a proxy that buffers request bodies.
-            body = list(h.body_chunks())
+            # checked.
             time.sleep(self.upload_time)
         now = self.clock()
+        digests: tuple[str, ...] = ()
+
+        def record(status: int) -> None:  # before the answer goes out: a client sees it
+            with self._lock:
+                self.uploads.append(Upload(h.command, path, user, token, status, now, digests))
+
         with self._lock:
             live = any(m.token == token and now < m.expires for m in self.minted)
         if user != TOKEN_USER or not live:
-            if body is None:
-                h.drain()
-            with self._lock:
-                self.uploads.append(Upload(h.command, path, user, token, 403, now))
+            record(403)
             reason = (
                 "Invalid or non-existent authentication information. "
                 f"See {self.url}/help/#invalid-auth for more information."
             )
             h.send_body(403, f"<h1>403 {reason}</h1>".encode(), "text/html", reason)
             return
-        status = self._forward(h, swap_auth=True, body=body)
-        with self._lock:
-            self.uploads.append(Upload(h.command, path, user, token, status, now))
+        problem, digests = upload_form_problem(h.headers.get("Content-Type", ""), b"".join(body))
+        if problem:
+            record(400)
+            h.send_body(400, f"<h1>400 {problem}</h1>".encode(), "text/html", problem)
+            return
+        self._forward(h, swap_auth=True, body=body, answering=record)
 
-    def _forward(self, h: _Handler, *, swap_auth: bool, body: Iterable[bytes] | None = None) -> int:
+    def _forward(
+        self,
+        h: _Handler,
+        *,
+        swap_auth: bool,
+        body: Iterable[bytes] | None = None,
+        answering: Callable[[int], None] = lambda _status: None,
+    ) -> None:
         """Pass the request to the index, bodies streamed both ways (or ``body``, the
-        request's body already read); returns the status."""
+        request's body already read); ``answering`` gets the status before the answer
+        goes out."""
         chunks = h.body_chunks() if body is None else iter(body)
         if self.upstream is None:
             for _ in chunks:
                 pass
+            answering(502)
             h.send_body(502, b"no index behind this front", "text/plain", "Bad Gateway")
-            return 502
+            return
         target = urllib.parse.urlsplit(self.upstream)
         conn = http.client.HTTPConnection(target.hostname or "", target.port or 80, timeout=120)
         try:
@@ -835,9 +857,11 @@ class TrustedPublishingIndex:
             conn.close()
             for _ in chunks:
                 pass
+            answering(502)
             h.send_body(502, f"index unreachable: {exc}".encode(), "text/plain", "Bad Gateway")
-            return 502
+            return
         try:
+            answering(resp.status)
             h.send_response(resp.status, resp.reason)
             origin = f"{target.scheme}://{target.netloc}"
             for name, value in resp.getheaders():
@@ -851,7 +875,6 @@ class TrustedPublishingIndex:
             if h.command != "HEAD":
                 while data := resp.read(CHUNK):
                     h.wfile.write(data)
-            return resp.status
         finally:
             conn.close()
 
@@ -863,6 +886,70 @@ class TrustedPublishingIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+DIGESTS = {"md5_digest": "md5", "sha256_digest": "sha256", "blake2_256_digest": "blake2b"}
+_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _form_parts(content_type: str, body: bytes) -> Iterator[tuple[str, str | None, bytes]]:
+    """(name, filename, value) of each part of a multipart/form-data body."""
+    parser = email.parser.BytesHeaderParser(policy=email.policy.HTTP)
+    boundary = parser.parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode())
+    marker = (
+        boundary.get_param("boundary")
+        if boundary.get_content_type() == ("multipart/form-data")
+        else None
+    )
+    if not isinstance(marker, str) or not marker:
+        return
+    for section in (b"\r\n" + body).split(b"\r\n--" + marker.encode())[1:]:
+        if section.startswith(b"--"):
+            return
+        head, _, value = section.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        headers = parser.parsebytes(head + b"\r\n\r\n")
+        disposition = headers.get("Content-Disposition")
+        params = getattr(disposition, "params", {})
+        if "name" in params:
+            yield params["name"], params.get("filename"), value
+
+
+def upload_form_problem(content_type: str, body: bytes) -> tuple[str, tuple[str, ...]]:
+    """What warehouse would refuse in a legacy upload form's file and digests ("" for
+    nothing), and the digest fields it carries."""
+    fields: dict[str, str] = {}
+    content: bytes | None = None
+    for name, filename, value in _form_parts(content_type, body):
+        if name == "content" and filename:
+            content = value
+        elif filename is None:
+            fields.setdefault(name, value.decode("utf-8", "replace"))
+    digests = tuple(name for name in DIGESTS if fields.get(name))
+    if content is None:
+        return "Upload payload does not have a file.", digests
+    if not digests:
+        return "Error: Include at least one message digest.", digests
+    for name in ("sha256_digest", "blake2_256_digest"):
+        if fields.get(name) and not _HEX.fullmatch(fields[name]):
+            algorithm = "SHA256" if name == "sha256_digest" else "blake2b"
+            return (
+                f"Invalid value for {name}. Error: Use a valid, hex-encoded, {algorithm} "
+                "message digest.",
+                digests,
+            )
+    for name in digests:
+        hasher = (
+            hashlib.blake2b(digest_size=32)
+            if DIGESTS[name] == "blake2b"
+            else hashlib.new(DIGESTS[name])
+        )
+        hasher.update(content)
+        if hasher.hexdigest() != fields[name].lower():
+            return (
+                "The digest supplied does not match a digest calculated from the uploaded file.",
+                digests,
+            )
+    return "", digests
 
 
 def _basic_auth(header: str) -> tuple[str | None, str | None]:
