@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 from packaging.version import Version
 
 from .build import HeadStart, build, copy_out
-from .dists import Dist, find_files, read_dist, sha256_of
+from .dists import Dist, find_files, read_dists, sha256_of
 from .errors import DistributionError, InputError, PackageIndexError
 from .gha import Console
 from .gitrepo import Checkout, inspect
@@ -249,7 +249,7 @@ def make_dists(ctx: Context, checkout: Checkout, cancel: Cancel | None = None) -
                 "distributions: " + ", ".join(p.name for p in others) + ".",
                 "Only wheels (.whl) and sdists (.tar.gz) are published; remove the others.",
             )
-    return [read_dist(p) for p in paths]
+    return read_dists(paths)
 
 
 def name_from_files(dists: list[Dist]) -> str:

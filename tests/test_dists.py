@@ -47,24 +47,45 @@ def test_name_and_version_are_validated(tmp_path: Path, metadata: str, problem: 
     assert problem in info.value.message.lower()
 
 
-def test_digests_match_hashlib_across_chunks(tmp_path: Path) -> None:
+def test_read_dists_hashes_every_file_in_order(tmp_path: Path) -> None:
+    """Files hashed beside the metadata reads: each Dist has its own file's sha256 (one
+    of them larger than hashlib's buffer, so read in many pieces), in the given order."""
     import hashlib
     import os
 
-    from release.dists import CHUNK, digests
+    from release.dists import read_dists
 
-    path = tmp_path / "big.bin"
-    data = os.urandom(3 * CHUNK + 12345)
-    path.write_bytes(data)
-    assert digests(path) == (
-        hashlib.sha256(data).hexdigest(),
-        hashlib.blake2b(data, digest_size=32).hexdigest(),
-    )
+    paths = []
+    for n, size in enumerate([0, 3 * 1024 * 1024 + 12345, 10]):
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        path = wheel(folder, "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n")
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.writestr("demo/payload.bin", os.urandom(size), zipfile.ZIP_STORED)
+        paths.append(path)
+    got = read_dists(paths)
+    assert [d.path for d in got] == paths
+    assert [d.sha256 for d in got] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+    assert len({d.sha256 for d in got}) == 3
+    assert read_dists([]) == []
+
+
+def test_read_dists_raises_the_first_bad_files_error(tmp_path: Path) -> None:
+    from release.dists import read_dists
+
+    good = wheel(tmp_path, "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n")
+    bad = tmp_path / "demo-1.0.tar.gz"
+    bad.write_bytes(b"not a gzip file")
+    with pytest.raises(DistributionError) as info:
+        read_dists([good, bad, good])
+    assert info.value.code == "dist-unreadable"
+    assert info.value.message.startswith("demo-1.0.tar.gz cannot be opened as a distribution: ")
 
 
 def test_the_package_is_twines_own_without_a_second_read(tmp_path: Path) -> None:
     """read_dist's PackageFile is what twine makes of the file itself (the same
-    attributes, the same upload form), and twine is left as it was."""
+    attributes, the same upload form) but for the blake2b digest, which is not sent
+    (uv publish sends the sha256 alone too), and twine is left as it was."""
     import twine.package
 
     meta = (
@@ -77,8 +98,13 @@ def test_the_package_is_twines_own_without_a_second_read(tmp_path: Path) -> None
     theirs = twine.package.PackageFile.from_filename(str(path), comment=None)
     assert twine.package.HashManager.__name__ == "HashManager"
     assert type(ours) is type(theirs)
-    assert vars(ours) == vars(theirs)
-    assert ours.metadata_dictionary() == theirs.metadata_dictionary()
+    assert theirs.blake2_256_digest is not None
+    assert ours.blake2_256_digest is None
+    assert vars(ours) == vars(theirs) | {"blake2_256_digest": None}
+    form = theirs.metadata_dictionary()
+    del form["blake2_256_digest"]
+    assert ours.metadata_dictionary() == form
+    assert form["sha256_digest"] == sha256_of(path)
 
 
 # --- comparing archives: the index's copy against ours --------------------------------------
