@@ -165,7 +165,7 @@ def read_dists(paths: Sequence[Path]) -> list[Dist]:
     with ThreadPoolExecutor(min(HASHERS, len(paths)), thread_name_prefix="sha256") as pool:
         sums = [pool.submit(sha256_of, path) for path in paths]
         try:
-            return [read_dist(path, digest.result) for path, digest in zip(paths, sums)]
+            return [read_dist(p, digest.result) for p, digest in zip(paths, sums, strict=True)]
         except BaseException:
             for digest in sums:
                 digest.cancel()  # those not started; a started one runs to its end
