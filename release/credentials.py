@@ -36,7 +36,6 @@ from .errors import CredentialError
 from .gha import Console, printable
 from .http import Page, TooLarge, TooSlow, Unreadable, request_capped
 from .inputs import API_TOKEN, TOKEN_USER, TRUSTED_PUBLISHING
-from .settings import sanitize_url
 
 # Re-mint when the token expires within this many seconds, so an upload that starts now
 # still has a live token when it ends (PyPI's tokens live 15 minutes).
@@ -398,11 +397,10 @@ class TrustedPublishing:
         raise self._mint_failed(f"{problem} (after {MINT_ATTEMPTS} attempts)")
 
     def _redirected(self, resp: Page, url: str) -> CredentialError:
-        to = printable(sanitize_url(resp.headers.get("Location", "")), 200) or "nowhere"
         return CredentialError(
             "trusted-publishing-redirected",
             f"{self.host} answered the token exchange (POST {url}) with a redirect (HTTP "
-            f"{resp.status} to {to}); no upload token was minted.",
+            f"{resp.status} to {resp.location}); no upload token was minted.",
             "Set repository-url to the index's upload URL itself, with the scheme and host "
             "it expects (for PyPI https://upload.pypi.org/legacy/): the exchange is made "
             "with that scheme and host, and a redirect is not followed (it would send the "

@@ -179,9 +179,11 @@ def read_dist(path: Path, sha256: Callable[[], str] | None = None) -> Dist:
     from twine.exceptions import InvalidDistribution
 
     raw = read_metadata(path)
-    digest = sha256 or (lambda: sha256_of(path))
+    if sha256 is None:
+        known = sha256_of(path)
+        sha256 = lambda: known  # noqa: E731 - one read, asked for twice below
     try:
-        package = _package(path, digest)
+        package = _package(path, sha256)
     except InvalidDistribution as exc:
         raise DistributionError(
             "dist-metadata-invalid",
@@ -193,7 +195,7 @@ def read_dist(path: Path, sha256: Callable[[], str] | None = None) -> Dist:
         kind="wheel" if path.name.endswith(".whl") else "sdist",
         name=raw["name"],
         version=raw["version"],
-        sha256=digest(),
+        sha256=sha256(),
         size=path.stat().st_size,
         package=package,
     )

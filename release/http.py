@@ -35,6 +35,8 @@ import requests
 import urllib3.exceptions
 
 from . import __version__
+from .gha import printable
+from .settings import sanitize_url
 
 USER_AGENT = f"pypi-release-action/{__version__}"
 TIMEOUT = (10.0, 60.0)  # connect, read (seconds)
@@ -226,6 +228,12 @@ class Page:
     @property
     def content_type(self) -> str:
         return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+    @property
+    def location(self) -> str:
+        """Where a redirect points, fit to print: without credentials, bounded, and
+        "nowhere" when it does not say."""
+        return printable(sanitize_url(self.headers.get("Location", "")), 200) or "nowhere"
 
     @property
     def charset(self) -> str | None:

@@ -360,11 +360,10 @@ class Uploader:
     def _redirected(self, dist: Dist, response: Page) -> PackageIndexError:
         # requests' Response.ok counts a redirect as success; an upload it is not (and
         # following it would resend the credentials elsewhere).
-        to = printable(sanitize_url(response.headers.get("Location", "")), 200) or "nowhere"
         return PackageIndexError(
             "upload-redirected",
             f"{self.where} answered {dist.filename}'s upload with a redirect (HTTP "
-            f"{response.status} to {to}); the file was not uploaded.",
+            f"{response.status} to {response.location}); the file was not uploaded.",
             "Set {repository-url} to the index's upload URL itself (for PyPI "
             "https://upload.pypi.org/legacy/), with the scheme and trailing slash it expects.",
         )

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.recorded import RECORDED
 from support.sigstore_local import refuse_remote_connections
 
 from release import attest
 from release.errors import AttestationError
 
-# /work/main/tests/test_attest.py -> /work/shared; in CI <clone>/../shared likewise.
-RECORDED = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "attestations"
 DIST = RECORDED / "pypi_attestations-0.0.19.tar.gz"
 ATTESTATION = RECORDED / "pypi_attestations-0.0.19.tar.gz.publish.attestation"
 PROVENANCE = RECORDED / "pypi_attestations-0.0.19.tar.gz.provenance"
@@ -228,32 +227,16 @@ def test_pipeline_confirms_the_index_provenance(config: Any, tmp_path: Path, rig
     """After the upload, the provenance the index lists for a file (PEP 740's
     ``provenance`` URL) is fetched and verified against the file and the publisher."""
 
-    from packaging.version import Version
+    from support.recorded import uploaded_sdist
 
     from release import pipeline
-    from release.dists import read_dist
     from release.http import make_session
-    from release.model import Action, Plan, Result, Step
+    from release.model import Result
     from release.pipeline import Context
-    from release.simple import IndexFile, IndexProject
 
-    dist = read_dist(RECORDED / "pypi_attestations-0.0.19.tar.gz")
-    server, url = _serve((RECORDED / "pypi_attestations-0.0.19.tar.gz.provenance").read_bytes())
+    server, url = _serve(PROVENANCE.read_bytes())
     try:
-        listed = IndexFile(
-            dist.filename, "unused", dist.sha256, False, "0.0.19",
-            provenance_url=url,
-        )  # fmt: skip
-        plan = Plan(
-            project="pypi-attestations",
-            version=Version("0.0.19"),
-            tag="v0.0.19",
-            previous=None,
-            resume=False,
-            backport=False,
-            steps=[Step(dist, Action.UPLOAD, dist.sha256)],
-            release=None,
-        )
+        dist, plan, project = uploaded_sdist(url)
         ctx = Context(None, None, tmp_path, make_session())  # type: ignore[arg-type]
         result = Result(plan=plan)
         signed = pipeline.Signed(
@@ -261,7 +244,6 @@ def test_pipeline_confirms_the_index_provenance(config: Any, tmp_path: Path, rig
             publisher=RIGHT if right else attest.Publisher("octo-org/other", "release.yml"),
             config=config,
         )
-        project = IndexProject(name="pypi-attestations", files=(listed,))
         if right:
             pipeline.confirm_provenance(ctx, plan, project, signed, result)
             assert result.attestations == {

@@ -490,8 +490,6 @@ def test_print_hash_false_and_verbose(make_project, pypiserver: Index, action) -
 
 # --- pieces of the pipeline, alone --------------------------------------------------------
 
-RECORDED = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "attestations"
-
 
 class _Oversized(http.server.BaseHTTPRequestHandler):
     """Announces a provenance object far larger than any index's."""
@@ -510,15 +508,13 @@ class _Oversized(http.server.BaseHTTPRequestHandler):
 def test_provenance_unreadable_after_the_upload(tmp_path: Path, fault: str) -> None:
     """The index lists provenance for an uploaded file, but reading it fails: a clear
     error that does not claim that nothing was uploaded."""
-    from packaging.version import Version
     from support.indexes import free_port
+    from support.recorded import uploaded_sdist
 
     from release import pipeline
-    from release.dists import read_dist
     from release.errors import PackageIndexError
     from release.http import make_session
-    from release.model import Action, Plan, Result, Step
-    from release.simple import IndexFile, IndexProject
+    from release.model import Result
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Oversized)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -527,22 +523,10 @@ def test_provenance_unreadable_after_the_upload(tmp_path: Path, fault: str) -> N
         if fault == "too-large"
         else f"http://127.0.0.1:{free_port()}/provenance"
     )
-    dist = read_dist(RECORDED / "pypi_attestations-0.0.19.tar.gz")
-    listed = IndexFile(dist.filename, "unused", dist.sha256, False, "0.0.19", provenance_url=url)
-    plan = Plan(
-        project="pypi-attestations",
-        version=Version("0.0.19"),
-        tag="v0.0.19",
-        previous=None,
-        resume=False,
-        backport=False,
-        steps=[Step(dist, Action.UPLOAD, dist.sha256)],
-        release=None,
-    )
+    dist, plan, project = uploaded_sdist(url)
     session = make_session(retries=0)
     ctx = pipeline.Context(None, None, tmp_path, session)  # type: ignore[arg-type]
     signed = pipeline.Signed({dist.filename: tmp_path / "a"}, None, None)  # type: ignore[arg-type]
-    project = IndexProject(name="pypi-attestations", files=(listed,))
     try:
         with pytest.raises(PackageIndexError) as info:
             pipeline.confirm_provenance(ctx, plan, project, signed, Result(plan=plan))

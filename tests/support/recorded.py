@@ -1,0 +1,36 @@
+"""Recorded real data (``../shared/testdata``: PEP 740 attestations signed by Sigstore's
+public instance), and the one-file release the pipeline's provenance steps are tried on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from packaging.version import Version
+
+from release.dists import Dist, read_dist
+from release.model import Action, Plan, Step
+from release.simple import IndexFile, IndexProject
+
+# tests/support/recorded.py -> ../shared beside the clone (/work/shared here, and in CI).
+RECORDED = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "attestations"
+SDIST = RECORDED / "pypi_attestations-0.0.19.tar.gz"
+
+
+def uploaded_sdist(provenance_url: str) -> tuple[Dist, Plan, IndexProject]:
+    """pypi-attestations 0.0.19's recorded sdist as this run's one upload, and the index
+    listing it with its provenance at ``provenance_url``."""
+    dist = read_dist(SDIST)
+    plan = Plan(
+        project="pypi-attestations",
+        version=Version("0.0.19"),
+        tag="v0.0.19",
+        previous=None,
+        resume=False,
+        backport=False,
+        steps=[Step(dist, Action.UPLOAD, dist.sha256)],
+        release=None,
+    )
+    listed = IndexFile(
+        dist.filename, "unused", dist.sha256, False, "0.0.19", provenance_url=provenance_url
+    )
+    return dist, plan, IndexProject(name="pypi-attestations", files=(listed,))
