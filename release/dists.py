@@ -54,10 +54,21 @@ class Dist:
     # twine's view of the file (metadata as the index reads it, digests): made once, so
     # the check, the signature and the upload form never read the file again.
     package: PackageFile | None = dataclasses.field(default=None, compare=False, repr=False)
+    # Its core metadata as read (packaging's RawMetadata): the upload form is made of it.
+    metadata: RawMetadata = dataclasses.field(
+        default_factory=lambda: cast("RawMetadata", {}), compare=False, repr=False
+    )
 
     @property
     def filename(self) -> str:
         return self.path.name
+
+    @property
+    def python_tag(self) -> str:
+        """The upload form's ``pyversion``: a wheel's Python tag, ``source`` for an sdist."""
+        if self.kind != "wheel":
+            return "source"
+        return self.filename[: -len(".whl")].split("-")[-3]
 
 
 def sha256_of(path: Path) -> str:
@@ -198,6 +209,7 @@ def read_dist(path: Path, sha256: Callable[[], str] | None = None) -> Dist:
         sha256=sha256(),
         size=path.stat().st_size,
         package=package,
+        metadata=raw,
     )
 
 

@@ -9,9 +9,10 @@ sent) is settled by reading the index, not by guessing.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from .http import (
 )
 from .index import after_upload, download
 from .model import Action, Step
+from .progress import Reporter, reporter
 from .settings import sanitize_url
 from .simple import REFUSED_STATUS, IndexProject
 from .versions import same_version
@@ -112,20 +114,57 @@ def decide(
     return sorted(steps, key=lambda s: (s.dist.kind != "wheel", s.dist.filename))
 
 
-def upload_form(dist: Dist, attestations: Sequence[Path] = ()) -> list[tuple[str, Any]]:
-    """The legacy upload API's form fields, as twine makes them."""
-    from twine.package import PackageFile
+# Core metadata as the legacy upload API's form carries it: each field under its
+# RawMetadata name, except these, which the form has always named in the singular
+# (warehouse's forklift/metadata.py, parse_form_metadata).
+FORM_NAMES = {
+    "platforms": "platform",
+    "supported_platforms": "supported_platform",
+    "license_files": "license_file",
+    "import_names": "import_name",
+    "import_namespaces": "import_namespace",
+}
 
-    package = dist.package or PackageFile.from_filename(str(dist.path), comment=None)
-    package.attestations = None
+
+def metadata_fields(raw: Mapping[str, object]) -> list[tuple[str, str]]:
+    """The file's core metadata as form fields, the way the index reads them back: a
+    multiple-use field repeated, ``Project-URL`` as repeated "Label, URL" values, and
+    keywords as one comma-separated value (a repeated keywords field is refused:
+    "'keywords' has invalid data")."""
+    fields: list[tuple[str, str]] = []
+    for key, value in raw.items():
+        name = FORM_NAMES.get(key, key)
+        if key == "keywords" and isinstance(value, list):
+            fields.append((name, ", ".join(value)))
+        elif isinstance(value, dict):  # project_urls
+            fields.extend((name, f"{label}, {url}") for label, url in value.items())
+        elif isinstance(value, list):
+            fields.extend((name, str(v)) for v in value)
+        elif isinstance(value, str) and value:  # an empty field is as if absent
+            fields.append((name, value))
+    return fields
+
+
+def upload_form(dist: Dist, attestations: Sequence[Path] = ()) -> list[tuple[str, str]]:
+    """The legacy upload API's form fields for ``dist``, from its own metadata.
+
+    Built here to the index's protocol rather than taken from one twine version's
+    internals (twine 7 hands out ``project_urls`` as a dict, twine 6 as a list).
+    The form carries the sha256 alone, as `uv publish` sends it: the index checks the
+    digests it is sent and computes its own.
+    """
+    import json
+
+    fields = metadata_fields(dist.metadata)
+    fields += [
+        ("pyversion", dist.python_tag),
+        ("filetype", "bdist_wheel" if dist.kind == "wheel" else "sdist"),
+        ("sha256_digest", dist.sha256),
+    ]
     if attestations:
-        package.add_attestations([str(a) for a in attestations])
-    fields: list[tuple[str, Any]] = []
-    for key, value in package.metadata_dictionary().items():
-        if value is None:
-            continue
-        values = value if isinstance(value, list | tuple) else [value]
-        fields.extend((key, v) for v in values)
+        # PEP 740's upload form: a JSON array of the attestation objects.
+        objects = [json.loads(a.read_text(encoding="utf-8")) for a in attestations]
+        fields.append(("attestations", json.dumps(objects)))
     fields += [(":action", "file_upload"), ("protocol_version", "1")]
     return fields
 
@@ -150,6 +189,7 @@ class Uploader:
         console: Console,
         sleep: Callable[[float], None] = time.sleep,
         concurrency: int = CONCURRENCY,
+        progress: Reporter | None = None,
     ) -> None:
         self.url = repository_url
         self.where = sanitize_url(repository_url)
@@ -160,6 +200,8 @@ class Uploader:
         self.console = console
         self.sleep = sleep
         self.concurrency = concurrency
+        # Bars in a terminal, periodic lines elsewhere: see progress.py.
+        self.progress = progress if progress is not None else reporter(console)
 
     def _post(
         self, dist: Dist, attestations: Sequence[Path], read_timeout: float, until: float
@@ -168,9 +210,14 @@ class Uploader:
         from requests_toolbelt import MultipartEncoder
 
         fields = upload_form(dist, attestations)
-        with dist.path.open("rb") as fh:
+        with (
+            dist.path.open("rb") as fh,
+            # Each attempt is a transfer of its own: a retry counts from 0 again.
+            self.progress.sending(dist.filename, os.fstat(fh.fileno()).st_size) as transfer,
+        ):
+            content = transfer.reader(fh)  # counts the bytes as they are sent
             encoder = MultipartEncoder(
-                [*fields, ("content", (dist.filename, fh, "application/octet-stream"))]
+                [*fields, ("content", (dist.filename, content, "application/octet-stream"))]
             )
             return request_capped(
                 self.session,
@@ -228,7 +275,11 @@ class Uploader:
             if failures or unexpected is not None or not batch:
                 continue
             workers = min(self.concurrency, len(batch))
-            with ThreadPoolExecutor(workers, thread_name_prefix="upload") as pool:
+            # The bars are drawn while the batch runs, and go once its threads are done.
+            with (
+                self.progress.showing(),
+                ThreadPoolExecutor(workers, thread_name_prefix="upload") as pool,
+            ):
                 running = {pool.submit(self.upload, dist, att): dist for dist, att in batch}
                 try:
                     for future in as_completed(running):
@@ -290,7 +341,12 @@ class Uploader:
                 if status == 429:
                     after = retry_after(response)
                     wait = wait if after is None else after
-                elif status < 500 and status not in (408, 409) and not _exists(response):
+                elif status < 500 and status not in (408, 409):
+                    # A refusal is a refusal, whatever its words ("License-File LICENSE
+                    # does not exist in ..."): only the index listing the file with our
+                    # sha256 makes it uploaded, as after PyPI's "File already exists".
+                    if _exists(response) and self._landed(dist, seen):
+                        return
                     raise PackageIndexError(
                         "upload-refused",
                         f"{self.where} refused {dist.filename} ({said}).",

@@ -199,6 +199,73 @@ def test_form_is_made_from_the_one_read(tmp_path: Path) -> None:
     assert form["version"] == "1.0"
 
 
+def test_form_carries_metadata_the_way_the_index_reads_it(tmp_path: Path) -> None:
+    """Project-URL as repeated "Label, URL" fields, keywords as one comma-separated
+    field, every multiple-use field repeated under the form's own (singular) names:
+    what warehouse's parse_form_metadata reads back, whichever twine is installed."""
+    from release.dists import read_dist
+
+    path = tmp_path / "demo-1.0-py3-none-any.whl"
+    meta = (
+        "Metadata-Version: 2.4\nName: demo\nVersion: 1.0\nKeywords: release,pypi, tags\n"
+        "Project-URL: Homepage, https://example.invalid/demo\n"
+        "Project-URL: Issue tracker, https://example.invalid/demo/issues\n"
+        "Classifier: Programming Language :: Python :: 3\n"
+        "Classifier: Operating System :: OS Independent\n"
+        "Requires-Dist: requests>=2\nProvides-Extra: cli\nPlatform: any\n"
+        "License-Expression: MIT\nLicense-File: LICENSE\nLicense-File: NOTICE\n"
+        "Dynamic: Classifier\n\nThe long description.\n"
+    )
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("demo-1.0.dist-info/METADATA", meta)
+    form = upload.upload_form(read_dist(path))
+    assert sorted(form) == sorted(
+        [
+            ("metadata_version", "2.4"),
+            ("name", "demo"),
+            ("version", "1.0"),
+            ("keywords", "release, pypi, tags"),
+            ("project_urls", "Homepage, https://example.invalid/demo"),
+            ("project_urls", "Issue tracker, https://example.invalid/demo/issues"),
+            ("classifiers", "Programming Language :: Python :: 3"),
+            ("classifiers", "Operating System :: OS Independent"),
+            ("requires_dist", "requests>=2"),
+            ("provides_extra", "cli"),
+            ("platform", "any"),
+            ("license_expression", "MIT"),
+            ("license_file", "LICENSE"),
+            ("license_file", "NOTICE"),
+            ("dynamic", "Classifier"),
+            ("description", "The long description.\n"),
+            ("pyversion", "py3"),
+            ("filetype", "bdist_wheel"),
+            ("sha256_digest", sha256_of(path)),
+            (":action", "file_upload"),
+            ("protocol_version", "1"),
+        ]
+    )
+
+
+def test_a_refusal_that_says_exist_is_still_a_refusal(
+    make_project, pypiserver: Index, proxy: FaultProxy, action
+) -> None:
+    """warehouse's "License-File LICENSE does not exist in distribution file ..." is no
+    duplicate: the index is read once, does not list the file, and the refusal stands
+    (no retries, no "is the index up?")."""
+    project = make_project("flit")
+    tag, _ = prebuilt(action, project, pypiserver)
+    why = f"License-File LICENSE does not exist in distribution file {SDIST} at LICENSE"
+    proxy.add(status(400, why), method="POST", body='.tar.gz"', times=ALWAYS)
+    run = action(project, tag, pypiserver, **via(proxy, pypiserver))
+    assert run.code == 1
+    assert the_error(run.out, "upload-refused")[1] == (
+        f"{proxy.url_for(pypiserver.upload_url)} refused {SDIST} (HTTP 400 {why})."
+    )
+    # Five wheels, then the sdist once.
+    assert [e.status for e in posts(proxy.log)] == [200] * 5 + [400]
+    assert SDIST not in pypiserver.files()
+
+
 class Scripted(upload.Uploader):
     """An uploader whose uploads fail for the names given, without a server."""
 
