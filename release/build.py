@@ -10,14 +10,16 @@ output streams into the log (see proc.ToolLog).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import tomllib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -79,6 +81,7 @@ def build(
     with (
         ToolLog(TITLE, console, cancel) as log,
         tempfile.TemporaryDirectory(prefix="release-build-") as scratch,
+        contextlib.ExitStack() as stack,
     ):
         builder = _Builder(log, uv, child_env, Path(scratch))
         stage = "sdist"
@@ -89,7 +92,7 @@ def build(
                 sdist = Path(sdist_builder.build("sdist", outdir))
                 log.note(f"Built {sdist.name}")
                 stage = "wheel (from the sdist)"
-                source = _unpack(sdist, Path(scratch) / "sdist")
+                source = _unpack(sdist, stack.enter_context(stable_folder(sdist, log)))
                 wheel_builder = builder.project(isolated, source)
                 if (
                     wheel_builder.build_system_requires == sdist_builder.build_system_requires
@@ -369,6 +372,54 @@ def head_start(project_dir: Path, env: Mapping[str, str], console: Console) -> H
     if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires) or not uv:
         return None
     return HeadStart(set(requires), uv, env, console)
+
+
+# The sdist is unpacked, and the wheel built, under this folder of the system's temporary
+# folder, at a path named for the project and version: compilers embed the source path
+# in what they make (debug information, __FILE__), so a re-run on the same image builds
+# the same bytes instead of files that differ only by a random folder's name.
+STABLE_ROOT = "pypi-release"
+
+
+@contextlib.contextmanager
+def stable_folder(sdist: Path, log: ToolLog) -> Iterator[Path]:
+    """An empty folder at the same path on every run for this sdist (one run at a
+    time holds it; another run at the same time gets a random one), removed after."""
+    import fcntl
+
+    stem = sdist.name.removesuffix(".tar.gz")
+    base = Path(tempfile.gettempdir()) / f"{STABLE_ROOT}-{os.getuid()}"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        st = base.lstat()
+        # Ours alone: a folder another user made (or a link) is never built in.
+        private = stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+        lock = open(base / f"{stem}.lock", "w") if private else None  # noqa: SIM115
+    except OSError:
+        private, lock = False, None
+    if lock is not None:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            lock = None
+    if lock is None:
+        log.note(
+            f"The wheel is built in a random folder ({base / stem} is "
+            + ("in use by another build" if private else "not private to this user")
+            + "): compiled files may embed its path and differ from another run's."
+        )
+        with tempfile.TemporaryDirectory(prefix="release-build-sdist-") as tmp:
+            yield Path(tmp)
+        return
+    folder = base / stem
+    try:
+        shutil.rmtree(folder, ignore_errors=True)  # what a killed run left behind
+        folder.mkdir()
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        lock.close()
 
 
 def _unpack(sdist: Path, into: Path) -> Path:

@@ -348,11 +348,17 @@ def same_contents(a: Path, b: Path) -> bool:
     or one member past that: a bomb costs no more than our own file. Whatever the
     archive modules raise on a damaged or hostile file means "not the same".
     """
+    return differing_members(a, b) == []
+
+
+def differing_members(a: Path, b: Path) -> list[str] | None:
+    """The members whose bytes differ between two archives (or that only one holds),
+    sorted; None when ``a`` cannot be read within ``b``'s budget (see same_contents)."""
     try:
         ours = _Budget(max(INFLATE_FLOOR, INFLATE_FACTOR * b.stat().st_size))
         mine = _members(b, ours)
         room = ours.used + HEADER_SLACK * ours.members + ARCHIVE_SLACK
-        return _members(a, _Budget(room, max_members=ours.members)) == mine
+        theirs = _members(a, _Budget(room, max_members=ours.members))
     except (
         OSError,  # gzip.BadGzipFile, a CRC mismatch, bz2's errors
         EOFError,
@@ -365,7 +371,8 @@ def same_contents(a: Path, b: Path) -> bool:
         tarfile.TarError,
         zipfile.BadZipFile,
     ):
-        return False
+        return None
+    return sorted(n for n in mine.keys() | theirs.keys() if mine.get(n) != theirs.get(n))
 
 
 def sha256sums(entries: Sequence[tuple[str, str]]) -> str:

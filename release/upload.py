@@ -20,7 +20,7 @@ from typing import Any
 import requests
 from packaging.version import Version
 
-from .dists import Dist, file_version, same_contents, sha256_of
+from .dists import Dist, differing_members, file_version, sha256_of
 from .errors import PackageIndexError, ReleaseError, VersionError
 from .gha import Console, printable
 from .http import (
@@ -72,7 +72,7 @@ def decide(
     """Compare this run's files with the index's files of the same version."""
     on_index = project.files_for(version)
     steps: list[Step] = []
-    differing: list[str] = []
+    differing: dict[str, list[str] | None] = {}  # file -> its members that differ
     with tempfile.TemporaryDirectory(prefix="release-index-") as tmp:
         for dist in dists:
             existing = on_index.pop(dist.filename, None)
@@ -85,9 +85,10 @@ def decide(
                 # compare what the archives hold.
                 copy = download(session, existing, Path(tmp), limit=copy_limit(dist))
                 index_sha = sha256_of(copy)
-                if index_sha != dist.sha256 and not same_contents(copy, dist.path):
+                members = [] if index_sha == dist.sha256 else differing_members(copy, dist.path)
+                if members != []:
                     if not skip_existing:
-                        differing.append(dist.filename)
+                        differing[dist.filename] = members
                         continue
                     console.warning(
                         f"{dist.filename} is already on the index with different "
@@ -104,14 +105,50 @@ def decide(
             parts.append("these files differ from this run's: " + ", ".join(differing))
         if unbuilt:
             parts.append("these files were not made by this run: " + ", ".join(unbuilt))
-        raise VersionError(
-            "version-exists-different-files",
-            f"Version {version} is already on the index, and " + "; ".join(parts) + ".",
-            "The version was probably not bumped after a change: tag a new version. "
-            "(Only if the build cannot be reproduced, set {skip-existing=true}.)",
-        )
+        said = f"Version {version} is already on the index, and " + "; ".join(parts) + "."
+        if differing:
+            said += (
+                " What differs: "
+                + "; ".join(
+                    f"{name}: {_members_said(members)}" for name, members in differing.items()
+                )
+                + "."
+            )
+        raise VersionError("version-exists-different-files", said, _differing_hint(differing))
     # Wheels first: if the run stops half-way, installers still get a binary.
     return sorted(steps, key=lambda s: (s.dist.kind != "wheel", s.dist.filename))
+
+
+# Members a compiler writes: they embed build paths and times, so two builds of the
+# same source rarely match byte for byte.
+COMPILED = (".so", ".pyd", ".dylib", ".dll")
+SHOWN_MEMBERS = 5
+
+
+def _members_said(members: list[str] | None) -> str:
+    if members is None:
+        return "the index's copy could not be compared within bounds"
+    shown = ", ".join(members[:SHOWN_MEMBERS])
+    more = len(members) - SHOWN_MEMBERS
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _differing_hint(differing: dict[str, list[str] | None]) -> str:
+    """Blame a missing version bump only when the sources differ: compiled files alone
+    (with the RECORD that lists their digests) point at a build that is not
+    reproducible."""
+    members = [m for ms in differing.values() for m in (ms or [""])]
+    if differing and all(m.endswith(COMPILED) or m.endswith(".dist-info/RECORD") for m in members):
+        return (
+            "Only compiled files differ: compilers embed build paths and times, so this "
+            "build is not reproducible. If the project did not change since those files "
+            "were uploaded, set {skip-existing=true} to keep the index's files; if it "
+            "did, tag a new version."
+        )
+    return (
+        "The version was probably not bumped after a change: tag a new version. "
+        "(Only if the build cannot be reproduced, set {skip-existing=true}.)"
+    )
 
 
 # Core metadata as the legacy upload API's form carries it: each field under its

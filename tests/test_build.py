@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,63 @@ def in_tree_backend(project: Project, code: str) -> Project:
     )
     project.commit("an in-tree backend")
     return project
+
+
+# A wheel hook that records where it runs, as a compiler embeds its source path.
+WHEEL_RECORDS_ITS_FOLDER = """
+import os
+from pathlib import Path
+
+from flit_core.buildapi import *  # noqa: F403
+from flit_core.buildapi import build_wheel as flit_build_wheel
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    Path("flit_sample/_where.py").write_text(f"WHERE = {os.getcwd()!r}\\n")
+    return flit_build_wheel(wheel_directory, config_settings, metadata_directory)
+"""
+
+
+def test_the_wheel_is_built_at_the_same_path_on_every_run(
+    make_project, uv_cache: Path, tmp_path: Path
+) -> None:
+    """Two builds of one tag give the same wheel, though the wheel embeds the folder it
+    was built in: a re-run of a compiled project matches the files it uploaded."""
+    project = in_tree_backend(make_project("flit"), WHEEL_RECORDS_ITS_FOLDER)
+    built(project, tmp_path / "one", uv_cache)
+    built(project, tmp_path / "two", uv_cache)
+    (one,) = (tmp_path / "one").glob("*.whl")
+    (two,) = (tmp_path / "two").glob("*.whl")
+    assert one.read_bytes() == two.read_bytes()
+    where = Path(tempfile.gettempdir()) / f"pypi-release-{os.getuid()}" / "flit_sample-1.0.0"
+    with zipfile.ZipFile(one) as zf:
+        assert (
+            zf.read("flit_sample/_where.py").decode()
+            == f"WHERE = {str(where / 'flit_sample-1.0.0')!r}\n"
+        )
+    assert not where.exists()  # removed after the build
+
+
+def test_a_second_build_at_the_same_time_builds_elsewhere(
+    make_project, uv_cache: Path, tmp_path: Path
+) -> None:
+    """The stable folder is held by one build at a time: another gets a random one, and
+    says so, rather than waiting or building in the first one's files."""
+    import fcntl
+
+    project = in_tree_backend(make_project("flit"), WHEEL_RECORDS_ITS_FOLDER)
+    base = Path(tempfile.gettempdir()) / f"pypi-release-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    with open(base / "flit_sample-1.0.0.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        log = built(project, tmp_path / "out", uv_cache)
+    assert (
+        f"The wheel is built in a random folder ({base / 'flit_sample-1.0.0'} is in use by "
+        "another build): compiled files may embed its path and differ from another run's."
+    ) in log
+    (wheel,) = (tmp_path / "out").glob("*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        assert "release-build-sdist-" in zf.read("flit_sample/_where.py").decode()
 
 
 def test_the_wheel_gets_its_own_environment_when_the_sdist_asked_for_more(

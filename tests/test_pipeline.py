@@ -247,7 +247,10 @@ def test_equal_version_with_different_files(make_project, index: Index, action) 
     assert the_error(run.out) == (
         "Version refused",
         "Version 1.0.0 is already on the index, and these files differ from this run's: "
-        "flit_sample-1.0.0-py3-none-any.whl, flit_sample-1.0.0.tar.gz.",
+        "flit_sample-1.0.0-py3-none-any.whl, flit_sample-1.0.0.tar.gz. What differs: "
+        "flit_sample-1.0.0-py3-none-any.whl: flit_sample-1.0.0.dist-info/RECORD, "
+        "flit_sample/__init__.py; flit_sample-1.0.0.tar.gz: "
+        "flit_sample-1.0.0/flit_sample/__init__.py.",
         "The version was probably not bumped after a change: tag a new version. (Only if "
         "the build cannot be reproduced, set skip-existing: true.)",
     )

@@ -81,10 +81,12 @@ def test_resume_after_a_failed_sdist_upload(
     shutil.rmtree(project.path / "dist")
     fourth = action(project, tag, index)
     assert fourth.code == 1
-    assert the_error(fourth.out)[1] == (
+    said = the_error(fourth.out)[1]
+    assert said.startswith(
         "Version 1.0.0 is already on the index, and these files differ from this run's: "
-        f"{wheel}, {sdist_name(project)}."
+        f"{wheel}, {sdist_name(project)}. What differs: {wheel}: "
     )
+    assert "__init__.py" in said
     assert index.files() == files
 
 
@@ -220,7 +222,10 @@ def test_other_files_uploaded_since_the_plan(
     assert run.code == 1
     assert the_error(run.out)[1] == (
         "Version 1.0.0 is already on the index, and these files differ from this run's: "
-        "flit_sample-1.0.0-py3-none-any.whl, flit_sample-1.0.0.tar.gz."
+        "flit_sample-1.0.0-py3-none-any.whl, flit_sample-1.0.0.tar.gz. What differs: "
+        "flit_sample-1.0.0-py3-none-any.whl: flit_sample-1.0.0.dist-info/RECORD, "
+        "flit_sample/__init__.py; flit_sample-1.0.0.tar.gz: "
+        "flit_sample-1.0.0/flit_sample/__init__.py."
     )
     assert proxy.requests_matching("POST") == []
     assert pypiserver.files() == files

@@ -500,7 +500,8 @@ def test_compression_bomb_on_the_index_costs_bounded_memory(
     assert code == 1, out
     assert the_error(out, "version-exists-different-files")[1:] == (
         f"Version 1.0.0 is already on the index, and these files differ from this run's: "
-        f"{WHEEL}, {SDIST}.",
+        f"{WHEEL}, {SDIST}. What differs: {WHEEL}: the index's copy could not be compared "
+        f"within bounds; {SDIST}: the index's copy could not be compared within bounds.",
         "The version was probably not bumped after a change: tag a new version. (Only if "
         "the build cannot be reproduced, set skip-existing: true.)",
     )
@@ -538,7 +539,8 @@ def test_many_member_archive_on_the_index_costs_bounded_memory(
     code, out, peak = run_measured(action.env(project, tag, pypiserver), project.path)
     assert code == 1, out
     assert the_error(out, "version-exists-different-files")[1] == (
-        f"Version 1.0.0 is already on the index, and these files differ from this run's: {SDIST}."
+        f"Version 1.0.0 is already on the index, and these files differ from this run's: {SDIST}. "
+        f"What differs: {SDIST}: the index's copy could not be compared within bounds."
     )
     assert pypiserver.files() == before
     assert peak < MEMORY_BOUND, f"peak RSS {peak / 2**20:.0f} MiB"
