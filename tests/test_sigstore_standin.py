@@ -299,7 +299,7 @@ def test_trust_roots_do_not_mix(tmp_path: Path, config: Any, issuer: TokenIssuer
         attest.verify(attestation, dist, RIGHT, config=public)
     assert err.value.code == "attestation-invalid"
 
-    recorded = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "attestations"
+    recorded = Path(__file__).resolve().parent / "data" / "attestations"
     with pytest.raises(AttestationError) as err:
         attest.verify(
             recorded / "pypi_attestations-0.0.19.tar.gz.publish.attestation",

@@ -1,5 +1,6 @@
-"""Recorded real data (``../shared/testdata``: PEP 740 attestations signed by Sigstore's
-public instance), and the one-file release the pipeline's provenance steps are tried on."""
+"""Recorded real data (``tests/data/attestations``: PEP 740 attestations signed by
+Sigstore's public instance), and the one-file release the pipeline's provenance steps are
+tried on."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from release.dists import Dist, read_dist
 from release.model import Action, Plan, Step
 from release.simple import IndexFile, IndexProject
 
-# tests/support/recorded.py -> ../shared beside the clone (/work/shared here, and in CI).
-RECORDED = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "attestations"
+# In the repository, so that a plain clone has it; its README says where each file came from.
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "attestations"
 SDIST = RECORDED / "pypi_attestations-0.0.19.tar.gz"
 
 
