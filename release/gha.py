@@ -57,6 +57,14 @@ def _defuse(line: str) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+def is_terminal(stream: object) -> bool:
+    """Whether a stream is a terminal (False for one that cannot tell, or is closed)."""
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def random_token() -> str:
     """128 random bits in hex, from the system's source (what secrets.token_hex does;
     importing secrets costs the first log line ~5 ms)."""
@@ -79,17 +87,47 @@ class Console:
     """
 
     def __init__(
-        self, *, actions: bool, verbose: bool = False, stream: TextIO | None = None
+        self,
+        *,
+        actions: bool,
+        verbose: bool = False,
+        stream: TextIO | None = None,
+        err: TextIO | None = None,
     ) -> None:
         self.actions = actions
         self.verbose = verbose
         self.stream = stream if stream is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr  # where progress is drawn
         self._secrets: list[str] = []
         self._lock = threading.Lock()
+        self._divert: Callable[[str], None] | None = None
 
     @property
     def front(self) -> Front:
         return "action" if self.actions else "cli"
+
+    @property
+    def draws(self) -> bool:
+        """Whether progress is drawn (bars on ``err``): a terminal there, outside Actions,
+        and not verbose (the raw log then, where a bar is noise)."""
+        return not self.actions and not self.verbose and is_terminal(self.err)
+
+    @property
+    def on_terminal(self) -> bool:
+        """Whether the lines go to a terminal."""
+        return is_terminal(self.stream)
+
+    @contextlib.contextmanager
+    def divert(self, write: Callable[[str], None]) -> Iterator[None]:
+        """Lines go through ``write`` for a while, already neutralised and whole: while a
+        display is drawn on their terminal, a line written past it would be drawn over."""
+        with self._lock:
+            self._divert = write
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._divert = None
 
     def mask(self, secret: str) -> None:
         """Register a secret: masked by the runner and scrubbed from our own output."""
@@ -110,6 +148,9 @@ class Console:
 
     def _write(self, line: str) -> None:
         with self._lock:  # uploads run side by side: whole lines, never interleaved
+            if self._divert is not None:
+                self._divert(line)
+                return
             self.stream.write(line + "\n")
             self.stream.flush()
 

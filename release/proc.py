@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .gha import Console
+from .progress import Watchdog
 
 # Tools print colour when they think a terminal is there; the log wants plain text.
 # NO_COLOR (https://no-color.org), PY_COLORS (pytest, tox), PYTHON_COLORS (Python 3.13),
@@ -82,7 +83,9 @@ class ToolLog:
 
     Their output streams live (in Actions inside a collapsed group, locally only when
     verbose) and is kept; when the step fails it is shown again in full, outside any
-    group, so the reason is never hidden in a collapsed group.
+    group, so the reason is never hidden in a collapsed group. While the step is open, a
+    watchdog says what runs, and for how long, whenever it has been silent for a while
+    (``progress.SILENCE``), shown or not: a hung tool and a slow one are told apart.
     """
 
     def __init__(self, title: str, console: Console, cancel: Cancel | None = None) -> None:
@@ -92,11 +95,14 @@ class ToolLog:
         self.lines: list[str] = []
         self.live = console.actions or console.verbose
         self._write: Callable[[str], None] = console.line
+        self._watch: Watchdog | None = None
 
     def __enter__(self) -> ToolLog:
         self._open = contextlib.ExitStack()  # the group, then the fence inside it
         self._open.enter_context(self.console.group(self.title))
         self._write = self._open.enter_context(self.console.raw())
+        # Stopped first on the way out: no line of it after the step's end.
+        self._watch = self._open.enter_context(Watchdog(self.console, self.title))
         return self
 
     def __exit__(
@@ -106,6 +112,7 @@ class ToolLog:
         tb: TracebackType | None,
     ) -> None:
         self._open.__exit__(kind, exc, tb)
+        self._watch = None
         if kind is not None and issubclass(kind, Cancelled):
             self.console.line(f"-- {self.title}: called off")
         elif kind is not None and not issubclass(kind, KeyboardInterrupt):
@@ -123,6 +130,7 @@ class ToolLog:
 
     def replay(self, lines: Sequence[str]) -> None:
         """Lines another (silent) log kept, as if they had been written here."""
+        self._heard()
         self.lines.extend(lines)
         if self.live:
             for line in lines:
@@ -130,12 +138,26 @@ class ToolLog:
 
     def note(self, text: str) -> None:
         """A line of our own, kept with the tools' output."""
+        self._heard()
         self.lines.append(text + "\n")
         if self.live:
             self._write(text)
 
-    def run(self, args: Sequence[str], *, cwd: Path | str, env: Mapping[str, str]) -> int:
-        """Run a tool to its end; its exit code."""
+    def _heard(self) -> None:
+        if self._watch is not None:
+            self._watch.heard()
+
+    def run(
+        self, args: Sequence[str], *, cwd: Path | str, env: Mapping[str, str], doing: str = ""
+    ) -> int:
+        """Run a tool to its end; its exit code. ``doing``: what it does, in words, for
+        the line said when it is silent (the step's title otherwise)."""
+        if doing and self._watch is not None:
+            with self._watch.doing(doing):
+                return self._run(args, cwd=cwd, env=env)
+        return self._run(args, cwd=cwd, env=env)
+
+    def _run(self, args: Sequence[str], *, cwd: Path | str, env: Mapping[str, str]) -> int:
         child_env = {k: v for k, v in env.items() if k not in FORCING}
         proc = self.cancel.start(
             lambda: subprocess.Popen(
@@ -155,6 +177,7 @@ class ToolLog:
         try:
             with proc.stdout:
                 for line in proc.stdout:
+                    self._heard()
                     self.lines.append(line)
                     if self.live:
                         self._write(line)
