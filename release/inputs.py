@@ -91,7 +91,8 @@ INPUTS: tuple[Input, ...] = (
     ),
     Input(
         "working-directory",
-        "The folder of the project to release, relative to the repository root.",
+        "The folder of the project to release, relative to the repository root (on the "
+        "command line: to the current folder).",
         default=".",
         short="-C",
         metavar="DIR",
@@ -112,8 +113,16 @@ INPUTS: tuple[Input, ...] = (
     ),
     Input(
         "verify-metadata",
-        "Run twine check --strict on the files before uploading.",
+        "Run twine check on the files before uploading: refuse a long description the "
+        "index would refuse to render, warn about the rest.",
         default="true",
+        kind="bool",
+    ),
+    Input(
+        "strict-metadata",
+        "Refuse what twine check --strict refuses, warnings included (a missing "
+        "long_description_content_type or long_description), though the index takes it.",
+        default="false",
         kind="bool",
     ),
     Input(

@@ -276,7 +276,7 @@ def verify_dists(ctx: Context, dists: list[Dist], name: str, version: Version) -
         console=ctx.console,
     )
     if s.verify_metadata:
-        twine_check(dists, console=ctx.console)
+        twine_check(dists, console=ctx.console, strict=bool(s.inputs["strict_metadata"]))
 
 
 def github_preflight(

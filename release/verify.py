@@ -129,54 +129,73 @@ class _Reports(io.StringIO):
         return super().write(text)
 
 
-def metadata_problems(dist: Dist) -> list[str]:
-    """What ``twine check --strict`` finds wrong with a file's long description.
+def metadata_problems(dist: Dist) -> tuple[list[str], list[str]]:
+    """What ``twine check`` finds wrong with a file's long description: (what the index
+    refuses, what ``--strict`` adds).
 
     The same checks as twine's (twine/commands/check.py), on the metadata read once
-    in ``read_dist`` instead of a second process reading every file again.
+    in ``read_dist`` instead of a second process reading every file again. PyPI
+    refuses a description that does not render for its content type ("The description
+    failed to render", warehouse's forklift/legacy.py); a missing content type (read as
+    reStructuredText) or a missing description it takes, as twine check without
+    ``--strict`` does.
     """
     import email.message
 
-    assert dist.package is not None
-    metadata = dist.package.metadata_dictionary()
-    problems = []
+    metadata = dist.metadata
+    refused: list[str] = []
+    warned: list[str] = []
     content_type = metadata.get("description_content_type")
     if content_type is None:
-        problems.append("`long_description_content_type` missing. defaulting to `text/x-rst`.")
+        warned.append("`long_description_content_type` missing. defaulting to `text/x-rst`.")
         content_type = "text/x-rst"
     header = email.message.EmailMessage()
     header["content-type"] = content_type
     kind, params = header.get_content_type(), dict(header["content-type"].params)
     description = metadata.get("description")
     if not description or description.rstrip() == "UNKNOWN":
-        problems.append("`long_description` missing.")
+        warned.append("`long_description` missing.")
     elif kind not in ("text/plain", "text/markdown"):  # those two always render
         import readme_renderer.rst  # docutils: only for reStructuredText
 
         reports = _Reports()
         if readme_renderer.rst.render(description, stream=reports, **params) is None:
-            problems.append(
+            refused.append(
                 "`long_description` has syntax errors in markup and would not be rendered "
                 "on PyPI: " + "; ".join(reports.getvalue().strip().splitlines())
             )
-    return problems
+    return refused, warned
 
 
-def twine_check(dists: Sequence[Dist], *, console: Console) -> None:
-    """``twine check --strict``: the long description renders, metadata is complete."""
+def twine_check(dists: Sequence[Dist], *, console: Console, strict: bool = False) -> None:
+    """``twine check``: refuse what the index refuses (a long description that does not
+    render), warn about the rest; ``strict`` refuses that too, as ``--strict`` does."""
+    command = "twine check --strict" if strict else "twine check"
     failed: dict[str, list[str]] = {}  # the problems -> the files that have them
-    with console.group("twine check --strict"):
+    warnings: dict[str, list[str]] = {}
+    with console.group(command):
         for dist in dists:
-            problems = metadata_problems(dist)
-            console.line(f"Checking {dist.filename}: {'FAILED' if problems else 'PASSED'}")
-            for problem in problems:
+            refused, warned = metadata_problems(dist)
+            if strict:
+                refused, warned = refused + warned, []
+            verdict = "FAILED" if refused else "PASSED with warnings" if warned else "PASSED"
+            console.line(f"Checking {dist.filename}: {verdict}")
+            for problem in refused + warned:
                 console.line(f"  {problem}")
-            if problems:
-                failed.setdefault(" ".join(problems), []).append(dist.filename)
+            if refused:
+                failed.setdefault(" ".join(refused), []).append(dist.filename)
+            if warned:
+                warnings.setdefault(" ".join(warned), []).append(dist.filename)
+    for problems, files in warnings.items():
+        console.warning(
+            f"{', '.join(files)}: {problems} The index takes this; "
+            "{strict-metadata=true} would refuse it.",
+            title="Metadata warning",
+        )
     if failed:
         raise DistributionError(
             "twine-check-failed",
-            "twine check --strict failed: the index would reject or mis-render the metadata. "
+            f"{command} failed: the index would reject or mis-render the metadata. "
             + " ".join(f"{', '.join(files)}: {problems}" for problems, files in failed.items()),
             "Fix what it names (often the README's markup or a missing "
             "long_description_content_type), or set {verify-metadata=false}.",

@@ -415,6 +415,43 @@ def test_build_failure_shows_the_log(make_project, pypiserver: Index, action) ->
     assert pypiserver.files() == {}
 
 
+def test_what_the_index_takes_is_a_warning_unless_strict(
+    make_project, pypiserver: Index, action
+) -> None:
+    """No long_description_content_type: PyPI reads the description as
+    reStructuredText and takes it (six, certifi, pyyaml are published so), so only
+    strict-metadata refuses it."""
+    project = make_project("setuptools")
+    pyproject = project.path / "pyproject.toml"
+    text = pyproject.read_text()
+    assert 'readme = "README.md"\n' in text
+    pyproject.write_text(text.replace('readme = "README.md"\n', 'dynamic = ["readme"]\n'))
+    (project.path / "README.md").rename(project.path / "README.rst")
+    (project.path / "README.rst").write_text("Title\n=====\n\nA plain description.\n")
+    # As older projects do: a long description with no content type.
+    (project.path / "setup.py").write_text(
+        "from setuptools import setup\n\nsetup(long_description=open('README.rst').read())\n"
+    )
+    tag = project.release("1.0.0")
+    strict = action(project, tag, pypiserver, strict_metadata="true", dry_run="true")
+    assert strict.code == 1
+    wheel, sdist = sorted(dist_files(project))
+    assert the_error(strict.out, "twine-check-failed")[1] == (
+        "twine check --strict failed: the index would reject or mis-render the metadata. "
+        f"{wheel}, {sdist}: `long_description_content_type` missing. defaulting to "
+        "`text/x-rst`."
+    )
+    run = action(project, tag, pypiserver)
+    assert run.code == 0, run.out
+    assert (
+        f"::warning title=Metadata warning::{wheel}, {sdist}: `long_description_content_type` "
+        "missing. defaulting to `text/x-rst`. The index takes this; strict-metadata: true "
+        "would refuse it."
+    ) in run.out
+    assert f"Checking {wheel}: PASSED with warnings\n" in run.out
+    assert sorted(pypiserver.files()) == sorted([sdist, wheel])
+
+
 def test_twine_check_failure(make_project, pypiserver: Index, action) -> None:
     project = make_project("flit")
     pyproject = project.path / "pyproject.toml"
@@ -431,7 +468,7 @@ def test_twine_check_failure(make_project, pypiserver: Index, action) -> None:
     )
     wheel, sdist = sorted(dist_files(project))
     assert the_error(run.out, "twine-check-failed")[1:] == (
-        "twine check --strict failed: the index would reject or mis-render the metadata. "
+        "twine check failed: the index would reject or mis-render the metadata. "
         f"{wheel}, {sdist}: {problem}",
         "Fix what it names (often the README's markup or a missing "
         "long_description_content_type), or set verify-metadata: false.",
