@@ -68,7 +68,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         internal = InternalError(
             "internal-error",
             f"Unexpected error: {type(exc).__name__}: {exc}",
-            "Re-run with debug logging enabled for the traceback."
+            (
+                "Re-run with debug logging enabled for the traceback."
+                if in_actions
+                else "Re-run with --debug for the traceback."
+            )
             if not debug
             else "Please report this with the traceback above.",
         )

@@ -57,6 +57,9 @@ def _defuse(line: str) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+MIN_MASKED = 4
+
+
 def is_terminal(stream: object) -> bool:
     """Whether a stream is a terminal (False for one that cannot tell, or is closed)."""
     try:
@@ -130,8 +133,11 @@ class Console:
                 self._divert = None
 
     def mask(self, secret: str) -> None:
-        """Register a secret: masked by the runner and scrubbed from our own output."""
-        if not secret or secret in self._secrets:
+        """Register a secret: masked by the runner and scrubbed from our own output.
+
+        A value shorter than MIN_MASKED is not one: masking "x" or "ab" would blank out
+        every such letter of the log and hide nothing."""
+        if len(secret.strip()) < MIN_MASKED or secret in self._secrets:
             return
         self._secrets.append(secret)
         self._secrets.sort(key=len, reverse=True)  # longest first: no partial scrubs

@@ -88,7 +88,8 @@ def check(
                 f"tag '{tag}' is version {version}: {listing}.",
                 f"Set the project's version to {version} before tagging (or, with "
                 "setuptools-scm or hatch-vcs, make sure the tag is on the checked-out "
-                "commit and the checkout has its tags: fetch-depth: 0).",
+                "commit and the checkout has its tags: git fetch --tags; in a workflow, "
+                "actions/checkout with fetch-depth: 0).",
             )
         raise DistributionError(
             "dist-version-mismatch",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 
 from packaging.version import InvalidVersion, Version
@@ -33,6 +34,11 @@ def tag_from_ref(tag: str, ref: str) -> str:
     )
 
 
+# Text, then a version: the prefix is the text up to and including a separator and an
+# optional v.
+_PREFIXED = re.compile(r"(.*?[-_/@](?:[vV])?)(\d+(?:\.\d+)*\S*)")
+
+
 def parse_tag(tag: str, prefix: str) -> Version:
     """``<prefix><PEP 440 version>``; with no prefix, an optional ``v`` is accepted."""
     expected = f"{prefix or '[v]'}<version>, for example {prefix or 'v'}1.2.3"
@@ -52,11 +58,17 @@ def parse_tag(tag: str, prefix: str) -> Version:
             raise InvalidVersion(rest)
         version = Version(rest)
     except InvalidVersion:
+        hint = (
+            f"Tags must look like {expected} (see "
+            "https://packaging.python.org/en/latest/specifications/version-specifiers/)."
+        )
+        # A monorepo's tag ("mypkg-v1.2.0") released without its prefix.
+        if not prefix and (found := _PREFIXED.fullmatch(tag)):
+            hint += f" If '{found[1]}' is this project's tag prefix, set {{tag-prefix={found[1]}}}."
         raise InputError(
             "tag-not-pep440",
             f"Tag '{tag}' does not hold a PEP 440 version after the prefix: '{rest}'.",
-            f"Tags must look like {expected} (see "
-            "https://packaging.python.org/en/latest/specifications/version-specifiers/).",
+            hint,
         ) from None
     if version.local is not None:
         raise InputError(

@@ -180,3 +180,14 @@ def test_tool_output_with_the_legacy_form_stays_inside_the_fence() -> None:
         (token, ""),
         ("error", "ours"),
     ]
+
+
+def test_a_value_too_short_to_be_a_secret_is_not_masked() -> None:
+    """A one-letter "secret" would blank out that letter everywhere in the log."""
+    out = io.StringIO()
+    console = Console(actions=True, stream=out)
+    console.mask("x")
+    console.mask("ab ")
+    console.mask("abcd")
+    console.line("x marks ab and abcd")
+    assert out.getvalue().splitlines() == ["::add-mask::abcd", "x marks ab and ***"]

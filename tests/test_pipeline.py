@@ -293,7 +293,7 @@ def test_built_version_differs_from_tag(make_project, pypiserver: Index, action)
         "(version 1.0.0).",
         "Set the project's version to 1.1.0 before tagging (or, with setuptools-scm or "
         "hatch-vcs, make sure the tag is on the checked-out commit and the checkout has its "
-        "tags: fetch-depth: 0).",
+        "tags: git fetch --tags; in a workflow, actions/checkout with fetch-depth: 0).",
     )
     assert pypiserver.files() == {}
 

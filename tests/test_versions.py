@@ -6,6 +6,7 @@ import pytest
 from packaging.version import Version
 
 from release.errors import InputError, VersionError
+from release.inputs import render
 from release.versions import Known, gate, parse_tag, same_version, tag_from_ref
 
 
@@ -190,3 +191,27 @@ def test_backport_equal_is_a_resume_not_a_backport() -> None:
 )
 def test_same_version(a: str, b: str | Version, same: bool) -> None:
     assert same_version(a, b) is same
+
+
+@pytest.mark.parametrize(
+    ("tag", "hint_end"),
+    [
+        (
+            "mypkg-v1.2.0",
+            " If 'mypkg-v' is this project's tag prefix, set tag-prefix: mypkg-v.",
+        ),
+        (
+            "tools/cli@2.0",
+            " If 'tools/cli@' is this project's tag prefix, set tag-prefix: tools/cli@.",
+        ),
+        ("release", ""),
+    ],
+)
+def test_a_prefixed_tag_without_its_prefix_suggests_one(tag: str, hint_end: str) -> None:
+    """A monorepo's tag released without tag-prefix: the hint names the prefix to set."""
+    with pytest.raises(InputError) as err:
+        parse_tag(tag, "")
+    assert err.value.code == "tag-not-pep440"
+    hint = render(err.value.hint, "action")
+    assert hint.startswith("Tags must look like [v]<version>, for example v1.2.3 (see ")
+    assert hint.endswith("version-specifiers/)." + hint_end)
