@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 TITLE = "Build sdist and wheel"
 Kind = Literal["sdist", "wheel"]
+# A line that reads as an error: "ValueError: ...", "error: ...", "ERROR ...".
+ERRORISH = re.compile(r"^\w+(?:\.\w+)*(?:Error|Exception|Exit)\b|^error\b", re.I)
 REPRODUCE = (
     "The build log above shows why; reproduce it with 'python -m build' in the project folder."
 )
@@ -80,6 +83,7 @@ def build(
     outdir = outdir.resolve()
     with (
         ToolLog(TITLE, console, cancel) as log,
+        _backend_warnings(log, console),
         tempfile.TemporaryDirectory(prefix="release-build-") as scratch,
         contextlib.ExitStack() as stack,
     ):
@@ -111,6 +115,45 @@ def build(
                 # build wraps whatever a hook's runner raised, Cancelled included.
                 raise Cancelled from None
             raise _failed(stage, exc, builder.failure) from None
+
+
+_WARNED: dict[int, tuple[ToolLog, Console, set[str]]] = {}  # thread -> its build's log
+
+
+@contextlib.contextmanager
+def _backend_warnings(log: ToolLog, console: Console) -> Iterator[None]:
+    """The backend's warnings, once each: pyproject_hooks re-raises every warning of
+    every hook in this process (``BuildBackendWarning``), so setuptools' deprecation
+    notices came out once per hook, unasked, on standard error. Each distinct one goes
+    into the build's log in full and is said once in a line."""
+    import warnings
+
+    from pyproject_hooks import BuildBackendWarning
+
+    original = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: object, **kw: object) -> None:
+        found = _WARNED.get(threading.get_ident())
+        if found is None or not issubclass(category, BuildBackendWarning):
+            original(message, category, *args, **kw)  # type: ignore[arg-type]
+            return
+        wlog, wconsole, seen = found
+        text = str(message).strip()
+        if text in seen:
+            return
+        seen.add(text)
+        wlog.note(f"The build backend warns: {text}")
+        first = next((line.strip() for line in text.splitlines() if line.strip()), text)
+        wconsole.warning(f"The build backend warns: {first}", title="Build backend warning")
+
+    _WARNED[threading.get_ident()] = (log, console, set())
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        del _WARNED[threading.get_ident()]
+        if not _WARNED:
+            warnings.showwarning = original
 
 
 class _InstallFailed(Exception):
@@ -215,11 +258,14 @@ class _Builder:
         if code != 0:
             from .gha import printable
 
-            # [python, _in_process.py, hook, control dir]; the last line is the error's.
+            # [python, _in_process.py, hook, control dir]. The error's line is the last
+            # that reads as one: a backend may print more after it (hatchling, an
+            # example configuration).
             said = [line.strip() for line in self.log.lines[start:] if line.strip()]
             hook = cmd[2] if len(cmd) > 2 else "a hook"
             self.failure = f"the build backend exited {code} in {hook}"
-            self.failure += f": {printable(said[-1], 300)}" if said else ""
+            line = next((x for x in reversed(said) if ERRORISH.search(x)), said[-1] if said else "")
+            self.failure += f": {printable(line, 300)}" if line else ""
             raise subprocess.CalledProcessError(code, list(cmd))
 
     def compiled(self, script: str) -> str:

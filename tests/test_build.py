@@ -431,3 +431,50 @@ def test_the_index_error_wins_over_a_build_error() -> None:
     """Both failed: the version is refused whatever the build did, so that is said."""
     with pytest.raises(PackageIndexError):
         alongside(failed_build, refuse)
+
+
+def test_the_backends_warnings_are_said_once(
+    make_project, uv_cache: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """setuptools warns in each of its hooks; pyproject_hooks re-raises each in this
+    process, which printed the same notice once per hook on standard error."""
+    project = make_project("setuptools")
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text() + 'classifiers = ["License :: OSI Approved :: MIT License"]\n'
+    )
+    project.commit("a license classifier, which setuptools deprecates")
+    out = io.StringIO()
+    run_build(project, tmp_path / "out", uv_cache, Console(actions=False, stream=out))
+    said = out.getvalue()
+    assert (
+        said.count("warning: The build backend warns: License classifiers are deprecated.\n") == 1
+    )
+    assert "BuildBackendWarning" not in capfd.readouterr().err
+
+
+# A wheel hook that fails, then prints advice after its error (as hatchling prints an
+# example configuration).
+WHEEL_FAILS_THEN_ADVISES = """
+from flit_core.buildapi import *  # noqa: F403
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    print("ValueError: Unable to determine which files to ship inside the wheel")
+    print("")
+    print("[tool.hatch.build.targets.wheel]")
+    print('packages = ["src/foo"]')
+    raise SystemExit(1)
+"""
+
+
+def test_a_failed_builds_reason_is_its_error_line_not_the_last(
+    make_project, uv_cache: Path, tmp_path: Path
+) -> None:
+    project = in_tree_backend(make_project("flit"), WHEEL_FAILS_THEN_ADVISES)
+    with pytest.raises(DistributionError) as err:
+        built(project, tmp_path / "out", uv_cache)
+    assert err.value.message == (
+        "Building the wheel (from the sdist) failed: the build backend exited 1 in "
+        "build_wheel: ValueError: Unable to determine which files to ship inside the wheel."
+    )
