@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from twine.package import PackageFile
 
 CHUNK = 1024 * 1024
+# The most of a METADATA or PKG-INFO read: a long README is a few hundred KiB.
+MAX_METADATA = 16 * 1024 * 1024
 HASHERS = 2  # files hashed at once: this machine's cores, and most runners'
 # Comparing two archives reads at most this many times the local file's size
 # (uncompressed): a compression bomb on the index must not cost gigabytes.
@@ -115,6 +117,20 @@ def find_files(packages_dir: Path) -> tuple[list[Path], list[Path]]:
     return dists, others
 
 
+def _capped(fh: IO[bytes], path: Path, member: str) -> bytes:
+    """A metadata member's bytes, at most MAX_METADATA of them: a 200 KB wheel can
+    inflate a METADATA of gigabytes, which read whole would take that much memory."""
+    data = fh.read(MAX_METADATA + 1)
+    if len(data) > MAX_METADATA:
+        raise DistributionError(
+            "dist-metadata-too-large",
+            f"{path.name}'s {member} is larger than {MAX_METADATA // (1024 * 1024)} MiB.",
+            "Metadata that large is no real project's (is the long description a whole "
+            "file of data?); rebuild the file.",
+        )
+    return data
+
+
 def _metadata_bytes(path: Path) -> bytes:
     if path.name.endswith(".whl"):
         with zipfile.ZipFile(path) as zf:
@@ -122,14 +138,15 @@ def _metadata_bytes(path: Path) -> bytes:
                 n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
             ]
             if len(names) == 1:
-                return zf.read(names[0])
+                with zf.open(names[0]) as member_fh:
+                    return _capped(member_fh, path, names[0])
     else:
         with tarfile.open(path, "r:gz") as tf:
             for member in tf:
                 if member.name.count("/") == 1 and member.name.endswith("/PKG-INFO"):
                     fh = tf.extractfile(member)
                     if fh is not None:
-                        return fh.read()
+                        return _capped(fh, path, member.name)
     raise DistributionError(
         "dist-metadata-missing",
         f"{path.name} has no readable metadata "

@@ -195,3 +195,39 @@ def test_damaged_archives_are_not_the_same(tmp_path: Path) -> None:
     with zipfile.ZipFile(unknown) as zf, pytest.raises(NotImplementedError):
         zf.read("demo/__init__.py")
     assert not same_contents(unknown, whl)
+
+
+@pytest.mark.parametrize("kind", ["wheel", "sdist"])
+def test_a_metadata_bomb_is_refused_without_reading_it_whole(tmp_path: Path, kind: str) -> None:
+    """200 MiB of METADATA inflated from a few hundred KB: refused after 16 MiB read."""
+    from release.dists import read_metadata
+    from release.errors import DistributionError
+
+    head = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n\n"
+    body = head + bytes(200 * 1024 * 1024)
+    if kind == "wheel":
+        path = tmp_path / "demo-1.0-py3-none-any.whl"
+        member = "demo-1.0.dist-info/METADATA"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(member, body)
+    else:
+        path = tmp_path / "demo-1.0.tar.gz"
+        member = "demo-1.0/PKG-INFO"
+        with tarfile.open(path, "w:gz") as tf:
+            info = tarfile.TarInfo(member)
+            info.size = len(body)
+            tf.addfile(info, io.BytesIO(body))
+    del body
+    assert path.stat().st_size < 1024 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(DistributionError) as err:
+            read_metadata(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (err.value.code, err.value.message) == (
+        "dist-metadata-too-large",
+        f"{path.name}'s {member} is larger than 16 MiB.",
+    )
+    assert peak < 64 * 1024 * 1024
