@@ -187,7 +187,13 @@ def inspect(
             raise GitError(
                 "tag-missing",
                 f"Tag '{tag}' does not exist in this checkout.",
-                f"Create it on the commit to release (git tag {tag}), or check the tag "
+                (
+                    "Fetch it (actions/checkout with fetch-depth: 0, or fetch-tags: true): "
+                    "with {github-release=false} nothing else checks that the tag names the "
+                    "commit built."
+                )
+                if console.actions
+                else f"Create it on the commit to release (git tag {tag}), or check the tag "
                 "name; a dry run ({dry-run}) checks an untagged HEAD.",
             )
         else:
@@ -203,9 +209,9 @@ def inspect(
                 f"Tag '{tag}' points at commit {tag_commit[:12]}, but the checkout is at "
                 f"{head[:12]}.",
                 (
-                    f"Check out the tag first (git checkout {tag})"
-                    if strict_tag
-                    else f"Check out the tag (actions/checkout with 'ref: {tag}')"
+                    f"Check out the tag (actions/checkout with 'ref: {tag}')"
+                    if console.actions
+                    else f"Check out the tag first (git checkout {tag})"
                 )
                 + ", or move the tag to this commit if it was made on the wrong one.",
             )

@@ -24,7 +24,10 @@ TOKEN_USER = "__token__"
 TRUSTED_PUBLISHING = "trusted publishing"
 API_TOKEN = "API token"
 
-Kind = Literal["str", "bool"]
+# "auto": true, false or auto (the code decides); --NAME / --no-NAME on the command line,
+# auto when neither is given.
+Kind = Literal["str", "bool", "auto"]
+SWITCH_VALUES = ("auto", "true", "false")
 # Which door the run came in by: hints name inputs in Actions and flags on the CLI.
 Front = Literal["action", "cli"]
 
@@ -133,6 +136,21 @@ INPUTS: tuple[Input, ...] = (
         kind="bool",
     ),
     Input(
+        "pypi-rules",
+        "Refuse before any upload what PyPI would refuse under its own policy (classifiers, "
+        "platform tags, file size, releases older than 14 days, names of standard-library "
+        "modules): auto applies it when repository-url is PyPI's or TestPyPI's. The rules "
+        "of the packaging specifications apply to every index.",
+        default="auto",
+        kind="auto",
+    ),
+    Input(
+        "max-file-size",
+        "The largest file the index takes, in bytes or with a unit (200MiB), when PyPI "
+        "has raised the project's limit. Default: PyPI's 100 MiB.",
+        metavar="SIZE",
+    ),
+    Input(
         "allow-backport",
         "Allow a version lower than the index's highest when it is higher than every "
         "version of its own release series (same major.minor); the GitHub Release is "
@@ -205,6 +223,17 @@ def parse_bool(name: str, value: str) -> bool:
     )
 
 
+def parse_switch(name: str, value: str) -> str:
+    """A three-way input: exactly ``auto``, ``true`` or ``false``."""
+    if value in SWITCH_VALUES:
+        return value
+    raise InputError(
+        "invalid-switch",
+        f"Input '{name}' must be 'auto', 'true' or 'false', not '{value}'.",
+        f"Write '{name}: auto', '{name}: true' or '{name}: false' in the step's 'with:' block.",
+    )
+
+
 def from_action_env(env: Mapping[str, str]) -> dict[str, object]:
     """Every input as the runner passes it to a Docker action, typed."""
     values: dict[str, object] = {}
@@ -215,7 +244,12 @@ def from_action_env(env: Mapping[str, str]) -> dict[str, object]:
         if action_key(spec.name) not in env and not spec.default.startswith("${{"):
             raw = spec.default
         raw = raw.strip()
-        values[spec.dest] = parse_bool(spec.name, raw) if spec.kind == "bool" else raw
+        if spec.kind == "bool":
+            values[spec.dest] = parse_bool(spec.name, raw)
+        elif spec.kind == "auto":
+            values[spec.dest] = parse_switch(spec.name, raw)
+        else:
+            values[spec.dest] = raw
     return values
 
 
@@ -244,6 +278,14 @@ def build_parser(prog: str = "python -m release") -> argparse.ArgumentParser:
                 default=default == "true",
                 help=f"{spec.help} (default: {default})",
             )
+        elif spec.kind == "auto":
+            parser.add_argument(
+                *names,
+                dest=spec.dest,
+                action=argparse.BooleanOptionalAction,
+                default=None,  # neither flag: the table's default (auto)
+                help=f"{spec.help} (default: {default})",
+            )
         else:
             parser.add_argument(
                 *names,
@@ -262,6 +304,10 @@ def from_args(argv: Sequence[str], env: Mapping[str, str], prog: str) -> dict[st
     values = vars(args)
     for spec in SECRET_INPUTS:
         values[spec.dest] = env.get(spec.secret_env, "").strip()
+    for spec in INPUTS:
+        if spec.kind == "auto":
+            flag = values[spec.dest]
+            values[spec.dest] = spec.local_default if flag is None else str(flag).lower()
     if not values["user"] or values["user"] == BY_NAME["user"].default:
         values["user"] = env.get("TWINE_USERNAME", "") or BY_NAME["user"].default
     return values
@@ -284,7 +330,7 @@ def render(text: str, front: Front) -> str:
             return spec.name if value is None else f"{spec.name}: {value}"
         if spec.secret_env:
             return spec.secret_env
-        if spec.kind == "bool" and value is not None:
+        if spec.kind in ("bool", "auto") and value in ("true", "false"):
             return spec.flag if value == "true" else f"--no-{spec.name}"
         return spec.flag if value is None else f"{spec.flag} {value}"
 

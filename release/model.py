@@ -39,6 +39,9 @@ class ReleasePlan:
     prerelease: bool
     make_latest: bool
     existing: str  # "", "draft" or "published"
+    # A leftover draft's assets and notes that this run did not make are replaced
+    # (replace-draft), not refused.
+    replace_draft: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +56,10 @@ class Plan:
     backport: bool
     steps: list[Step]
     release: ReleasePlan | None
+    # The index's upload rules (rules.py) were checked on this many files: the packaging
+    # specifications' rules, and PyPI's own policy too when ``pypi_policy``.
+    rules_checked: int = 0
+    pypi_policy: bool = False
 
 
 @dataclasses.dataclass

@@ -10,16 +10,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import shutil
 import tempfile
 import threading
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from . import rules
 from .build import HeadStart, build, copy_out
 from .dists import Dist, find_files, read_dists, sha256_of
 from .errors import DistributionError, InputError, PackageIndexError
@@ -89,12 +93,29 @@ def plan(ctx: Context) -> Plan:
     root = workspace_root(ctx, checkout)
     confine(s.packages_dir, root, "packages-dir")
     dists, early = alongside(
-        lambda cancel: make_dists(ctx, checkout, cancel),
+        lambda cancel: make_dists(ctx, checkout, cancel, pretend(ctx, checkout, name, version)),
         lambda: beside_the_build(ctx, name, version),
     )
     name = name or name_from_files(dists)
     verify_dists(ctx, dists, name, version)
     project, verdict = early or read_index(ctx, name, version)
+    # The index's upload rules, on every file at once, before any credential: a release
+    # the index would refuse in part is refused whole, before its first byte.
+    closed = rules.check(
+        dists,
+        project,
+        pypi_policy=s.pypi_policy,
+        max_file_size=s.max_file_size,
+        now=datetime.now(UTC),
+        skip_existing=s.skip_existing,
+    )
+    for violation in closed:
+        ctx.console.warning(
+            f"{violation.filename}: {violation.reason} Left out because skip-existing is true.",
+            title="File skipped",
+        )
+    checked = len(dists)
+    dists = [d for d in dists if d.filename not in {v.filename for v in closed}]
     from .upload import decide  # here, not above: requests is imported by now
 
     steps = decide(
@@ -115,6 +136,8 @@ def plan(ctx: Context) -> Plan:
         backport=verdict.backport,
         steps=steps,
         release=release,
+        rules_checked=checked,
+        pypi_policy=s.pypi_policy,
     )
 
 
@@ -147,7 +170,9 @@ def check_checkout(ctx: Context) -> Checkout:
         env=s.child_env,
         dry_run=s.dry_run,
         allow_dirty=s.allow_dirty,
-        strict_tag=not s.actions,
+        # In Actions a tag not fetched is checked against the commit built by the
+        # GitHub preflight; without a GitHub Release, nothing would check it.
+        strict_tag=not s.actions or not s.github_release,
         packages_dir=s.packages_dir,
         console=ctx.console,
     )
@@ -225,19 +250,47 @@ def alongside(background: Callable[[Cancel], _T], foreground: Callable[[], _R]) 
             raise
 
 
-def make_dists(ctx: Context, checkout: Checkout, cancel: Cancel | None = None) -> list[Dist]:
+def pretend(ctx: Context, checkout: Checkout, name: str | None, version: Version) -> dict[str, str]:
+    """What tells a VCS-versioned build the tag's version, on one path only: a dry run of
+    a tag not made yet, which checks HEAD "as if tagged" (a tag made on another commit
+    is not pretended: HEAD is not what it names). setuptools-scm (and hatch-vcs, which uses it) read
+    SETUPTOOLS_SCM_PRETEND_VERSION_FOR_<NAME>, pdm-backend PDM_BUILD_SCM_VERSION; a
+    project whose version is written down ignores them. A release never gets them: its
+    version comes from the tag on the commit built."""
+    if not ctx.settings.dry_run or checkout.root is None or checkout.tag_commit:
+        return {}
+    if name:
+        key = canonicalize_name(name).replace("-", "_").upper()
+        found = {f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{key}": str(version)}
+    else:  # setup.py alone: the name is the build's to tell
+        found = {"SETUPTOOLS_SCM_PRETEND_VERSION": str(version)}
+    found["PDM_BUILD_SCM_VERSION"] = str(version)
+    ctx.console.line(
+        f"The build is told version {version} for a VCS-versioned project "
+        f"({', '.join(found)}): this dry run checks HEAD as if tagged {ctx.settings.tag}."
+    )
+    return found
+
+
+def make_dists(
+    ctx: Context,
+    checkout: Checkout,
+    cancel: Cancel | None = None,
+    pretended: Mapping[str, str] | None = None,
+) -> list[Dist]:
     """Build into the private folder, or take the files in packages-dir as they are."""
     s = ctx.settings
     if s.build:
-        build(
-            s.working_directory,
-            ctx.workdir,
-            source_date_epoch=checkout.commit_time,
-            env=s.child_env,
-            console=ctx.console,
-            cancel=cancel,
-            head=ctx.head,
-        )
+        with set_aside(ctx, ctx.workdir / ".aside"):
+            build(
+                s.working_directory,
+                ctx.workdir,
+                source_date_epoch=checkout.commit_time,
+                env={**s.child_env, **(pretended or {})},
+                console=ctx.console,
+                cancel=cancel,
+                head=ctx.head,
+            )
         paths, _ = find_files(ctx.workdir)
         copy_out(paths, s.packages_dir)
     else:
@@ -250,6 +303,34 @@ def make_dists(ctx: Context, checkout: Checkout, cancel: Cancel | None = None) -
                 "Only wheels (.whl) and sdists (.tar.gz) are published; remove the others.",
             )
     return read_dists(paths)
+
+
+@contextlib.contextmanager
+def set_aside(ctx: Context, aside: Path) -> Iterator[None]:
+    """An earlier run's files in packages-dir (a dry run's, in the same folder), moved
+    out of the project while it builds and put back after: a backend that puts in the
+    sdist every file git does not ignore (hatchling, scikit-build-core, setuptools-scm)
+    would otherwise publish them inside it when the project's .gitignore lacks dist/."""
+    s = ctx.settings
+    inside = s.packages_dir.resolve().is_relative_to(s.working_directory.resolve())
+    paths = find_files(s.packages_dir)[0] if inside else []
+    if not paths:
+        yield
+        return
+    aside.mkdir(parents=True, exist_ok=True)
+    moved: list[Path] = []
+    try:
+        for path in paths:
+            shutil.move(path, aside / path.name)
+            moved.append(path)
+        ctx.console.line(
+            f"Set aside while the project builds, so that no sdist takes them in: "
+            f"{', '.join(p.name for p in moved)} (in {s.packages_dir})"
+        )
+        yield
+    finally:
+        for path in moved:
+            shutil.move(aside / path.name, path)
 
 
 def name_from_files(dists: list[Dist]) -> str:

@@ -79,8 +79,16 @@ def _rows(result: Result, settings: Settings) -> list[tuple[str, str]]:
         ("Index", sanitize_url(settings.index_url)),
         ("Credential", result.credential or ("none needed" if settings.dry_run else "none used")),
         ("Re-run of an existing version", "yes" if plan.resume else "no"),
+        *([("Upload rules", _rules_cell(result))] if plan.rules_checked else []),
         ("GitHub Release", _release_cell(result, settings)),
     ]
+
+
+def _rules_cell(result: Result) -> str:
+    plan = result.plan
+    assert plan is not None
+    which = "packaging specifications + PyPI policy" if plan.pypi_policy else "specifications only"
+    return f"{plan.rules_checked} file(s) checked, {which}"
 
 
 def _files(result: Result, settings: Settings) -> list[tuple[str, str, str, str]]:

@@ -36,6 +36,9 @@ SECRET_NAME = re.compile(r"TOKEN|PASSW|SECRET|CREDENTIAL|API_?KEY|PRIVATE_?KEY|A
 TRUST_CONFIG_VAR = "RELEASE_SIGSTORE_TRUST_CONFIG"
 # Values shorter than this are not looked for inside other variables (too common).
 MIN_SECRET_LEN = 8
+# max-file-size: bytes, or a whole number with a binary unit (PyPI's limits are MiB).
+SIZE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB)?")
+SIZE_UNITS = {None: 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 
 
 def wants_debug(env: Mapping[str, str], argv: Sequence[str]) -> bool:
@@ -154,6 +157,20 @@ class Settings:
     def credential_kind(self) -> str:
         return TRUSTED_PUBLISHING if self.trusted_publishing else API_TOKEN
 
+    @property
+    def pypi_policy(self) -> bool:
+        """Whether PyPI's own upload policy applies (pypi-rules; auto: the upload URL is
+        PyPI's or TestPyPI's). The specifications' rules apply to every index."""
+        wanted = str(self.inputs.get("pypi_rules", "auto"))
+        if wanted == "auto":
+            return self.repository_url.rstrip("/") + "/" in KNOWN_INDEXES
+        return wanted == "true"
+
+    @property
+    def max_file_size(self) -> int | None:
+        """max-file-size in bytes; None: the index's default."""
+        return parse_size(str(self.inputs.get("max_file_size", "")))
+
     @classmethod
     def from_action_env(cls, env: Mapping[str, str]) -> Settings:
         """Read the inputs the runner passes to a Docker action."""
@@ -223,6 +240,7 @@ class Settings:
 
     def validate(self) -> None:
         """What can be known wrong without I/O fails now, before any build."""
+        self.max_file_size  # noqa: B018 - reading validates
         if self.github_release and not self.github_token:
             raise InputError(
                 "github-token-missing",
@@ -260,6 +278,22 @@ class Settings:
             # pull requests get tokens when the job asks for them.
             fork_pr=self.event_name == "pull_request",
         )
+
+
+def parse_size(text: str) -> int | None:
+    """A file size from max-file-size: ``104857600``, ``200MiB``, ``1 GiB``; '' is None."""
+    if not text:
+        return None
+    m = SIZE.fullmatch(text)
+    size = int(m.group(1)) * SIZE_UNITS[m.group(2)] if m else 0
+    if size <= 0:
+        raise InputError(
+            "max-file-size-invalid",
+            f"{{max-file-size}} '{text}' is not a file size.",
+            "Give a whole number of bytes (209715200) or of KiB, MiB or GiB (200MiB), as "
+            "the index states the project's limit; leave it empty for PyPI's 100 MiB.",
+        )
+    return size
 
 
 def derive_index_url(repository_url: str, index_url: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlparse, urlunparse
@@ -57,6 +58,9 @@ class IndexFile:
     digests: dict[str, str] = dataclasses.field(default_factory=dict, compare=False)
     # PEP 740: where the index serves the file's provenance, if it does.
     provenance_url: str | None = dataclasses.field(default=None, compare=False)
+    # PEP 700 (JSON pages only): when the index took the file (aware, UTC), its size.
+    upload_time: datetime | None = dataclasses.field(default=None, compare=False)
+    size: int | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,6 +222,9 @@ def _json_file(entry: object, base: str, hint: str) -> IndexFile:
     if not isinstance(yanked, bool | str):
         raise _Malformed
     provenance = _optional_str(entry.get("provenance"))
+    size = entry.get("size")  # PEP 700: an int, required from api-version 1.1 on
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise _Malformed
     return IndexFile(
         filename=filename,
         url=urljoin(base, url),
@@ -226,7 +233,21 @@ def _json_file(entry: object, base: str, hint: str) -> IndexFile:
         version=file_version(filename) or legacy_version(filename, hint),
         digests=digests,
         provenance_url=None if provenance is None else _provenance(base, provenance),
+        upload_time=_upload_time(entry.get("upload-time")),
+        size=size,
     )
+
+
+# PEP 700's upload-time: ISO 8601 in UTC, "yyyy-mm-ddThh:mm:ss.ffffffZ" (fraction optional).
+UPLOAD_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
+
+
+def _upload_time(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not UPLOAD_TIME.fullmatch(value):
+        raise _Malformed
+    return datetime.fromisoformat(value)  # 3.11 reads the Z; a bad date: ValueError
 
 
 def _decode(page: Page) -> str:

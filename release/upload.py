@@ -295,9 +295,10 @@ class Uploader:
         files: Sequence[tuple[Dist, Sequence[Path]]],
         uploaded: Callable[[Dist], None],
     ) -> None:
-        """Upload every file (with its attestations): the wheels side by side, at most
-        ``concurrency`` at once, then the sdist, only once every wheel is there (an
-        installer finding an sdist and no wheel would build from source).
+        """Upload every file (with its attestations): one wheel alone first, then the
+        other wheels side by side, at most ``concurrency`` at once, then the sdist, only
+        once every wheel is there (an installer finding an sdist and no wheel would build
+        from source).
 
         After a failure no new upload starts; those under way finish, so each file's
         state is known: ``uploaded`` was called for it, or the error names it. That holds
@@ -308,7 +309,15 @@ class Uploader:
         failures: list[tuple[Dist, ReleaseError]] = []
         unexpected: BaseException | None = None
         wheels = [f for f in files if f[0].kind == "wheel"]
-        for batch in (wheels, [f for f in files if f[0].kind != "wheel"]):
+        sdists = [f for f in files if f[0].kind != "wheel"]
+        # One file goes first, alone. rules.py refuses beforehand what the index's
+        # published rules would, but the index may still refuse for reasons no local check
+        # sees (its malware scan, the project's total size quota, an upload permission),
+        # and such a reason mostly holds for every file: refused then, nothing of the
+        # release is published. Once the index took one, the rest go side by side. That
+        # first file is a wheel, so that the sdist still comes last.
+        batches = (wheels[:1], wheels[1:], sdists) if wheels else (sdists[:1], sdists[1:])
+        for batch in batches:
             if failures or unexpected is not None or not batch:
                 continue
             workers = min(self.concurrency, len(batch))

@@ -99,7 +99,7 @@ def assert_table(out: str, shas: dict[str, str]) -> list[str]:
     table = lines[lines.index("Summary:") : -1]
     assert max(len(line) for line in table) <= 100, "\n".join(table)
     rows, files = table[1 : table.index("")], table[table.index("") + 1 :]
-    assert len(rows) == 7
+    assert len(rows) == 8
     # Each value starts in the same column (keys hold single spaces, the gap is wider).
     starts = {len(row) - len(row[row.index("  ", 2) :].lstrip()) for row in rows}
     assert len(starts) == 1, rows
@@ -526,6 +526,7 @@ def test_tag_not_fetched_in_actions(make_project, action) -> None:
         repository_url="http://127.0.0.1:9/",
         index_url="http://127.0.0.1:9/simple/",
         password="not-used-token",
+        github_release="true",
     )
     assert run.code == 1
     assert the_error(run.out)[0] == "Package index error"  # past the checkout's checks
@@ -534,6 +535,24 @@ def test_tag_not_fetched_in_actions(make_project, action) -> None:
         "released as that tag. To have it checked here, fetch the tag (actions/checkout with "
         "fetch-depth: 0, or fetch-tags: true).\n"
     ) in run.out
+
+
+def test_tag_not_fetched_without_a_github_release_is_refused(
+    make_project, pypiserver: Index, action
+) -> None:
+    """With github-release false nothing else checks that the tag names the commit
+    built: whatever HEAD is would be published as that version."""
+    project = make_project("flit")
+    run = action(project, "v1.0.0", pypiserver, github_release="false")
+    assert run.code == 1
+    assert the_error(run.out, "tag-missing")[1:] == (
+        "Tag 'v1.0.0' does not exist in this checkout.",
+        "Fetch it (actions/checkout with fetch-depth: 0, or fetch-tags: true): with "
+        "github-release: false nothing else checks that the tag names the commit built.",
+    )
+    assert pypiserver.files() == {}
+    # A dry run still checks HEAD as if tagged.
+    assert action(project, "v1.0.0", pypiserver, github_release="false", dry_run="true").code == 0
 
 
 def test_not_a_checkout_is_a_warning(tmp_path: Path, cli) -> None:

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -79,6 +80,66 @@ def test_setuptools_scm_version_from_tag(make_project, devpi: Index, action) -> 
     run = action(project, tag, devpi)
     assert run.code == 0, run.out
     assert index_names(devpi) == ["scm_sample-3.1.4-py3-none-any.whl", "scm_sample-3.1.4.tar.gz"]
+
+
+def test_a_dry_run_of_a_tag_not_made_yet_builds_its_version(
+    make_project, pypiserver: Index, cli
+) -> None:
+    """setuptools-scm would make 3.1.5.dev1+g...; the build is told the tag's version,
+    on the dry run's "as if tagged" path only, and the release of the same tag, not
+    made, still stops."""
+    project = make_project("scm")
+    project.release("3.1.4")
+    project.commit("after the tag")
+    run = cli(project.path, "--dry-run", "--tag", "v3.2.0", index=pypiserver)
+    assert run.code == 0, run.out + run.err
+    assert (
+        "The build is told version 3.2.0 for a VCS-versioned project "
+        "(SETUPTOOLS_SCM_PRETEND_VERSION_FOR_SCM_SAMPLE, PDM_BUILD_SCM_VERSION): this dry "
+        "run checks HEAD as if tagged v3.2.0.\n"
+    ) in run.out
+    assert sorted(p.name for p in (project.path / "dist").iterdir()) == [
+        "scm_sample-3.2.0-py3-none-any.whl",
+        "scm_sample-3.2.0.tar.gz",
+    ]
+    release = cli(project.path, "--tag", "v3.2.0", index=pypiserver)
+    assert release.code == 1
+    assert "Tag 'v3.2.0' does not exist in this checkout." in release.out + release.err
+    assert pypiserver.files() == {}
+
+
+def test_a_dry_run_then_the_release_never_puts_the_dry_runs_files_in_the_sdist(
+    make_project, pypiserver: Index, cli, tmp_path: Path
+) -> None:
+    """A backend that puts every file of the tree in the sdist (as scikit-build-core does
+    with every file git does not ignore): with no dist/ in .gitignore, the dry run's
+    files would be published inside the release's sdist."""
+    project = make_project("envdump")
+    backend = project.path / "backend.py"
+    sources = "files = {path: Path(path).read_bytes() for path in SOURCES}"
+    assert sources in backend.read_text()
+    every_file = (
+        "files = {p.as_posix(): p.read_bytes() for p in sorted(Path('.').rglob('*')) "
+        "if p.is_file() and '.git' not in p.parts}"
+    )
+    backend.write_text(backend.read_text().replace(sources, every_file))
+    (project.path / ".gitignore").write_text("__pycache__/\n")
+    project.commit("an sdist of every file; no dist/ in .gitignore")
+    tag = project.release("1.0.0")
+    assert cli(project.path, "--dry-run", "--tag", tag, index=pypiserver).code == 0
+    before = sorted(p.name for p in (project.path / "dist").iterdir())
+    run = cli(project.path, "--tag", tag, index=pypiserver)
+    assert run.code == 0, run.out + run.err
+    assert (
+        f"Set aside while the project builds, so that no sdist takes them in: "
+        f"{', '.join(before)} (in dist)"
+    ) in run.out
+    (sdist,) = (n for n in pypiserver.files() if n.endswith(".tar.gz"))
+    with tarfile.open(tmp_path / "pypiserver" / "packages" / sdist) as tf:  # its folder
+        members = tf.getnames()
+    assert members
+    assert [m for m in members if "/dist/" in m] == []
+    assert sorted(p.name for p in (project.path / "dist").iterdir()) == before
 
 
 def test_dynamic_version_not_on_the_tag_is_refused(make_project, pypiserver: Index, action) -> None:

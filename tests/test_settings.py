@@ -55,7 +55,7 @@ def test_every_input_has_a_flag_but_the_secrets() -> None:
             assert spec.flag not in flags, "secrets come from the environment"
         else:
             assert spec.flag in flags
-            if spec.kind == "bool":
+            if spec.kind in ("bool", "auto"):
                 assert f"--no-{spec.name}" in flags
 
 
@@ -343,3 +343,69 @@ def test_a_malformed_url_ends_in_one_clean_error(
     )
     assert ("Traceback" in out) == (debug == "1")
     assert "ValueError" not in out
+
+
+@pytest.mark.parametrize(
+    ("repository", "given", "expected"),
+    [
+        ("https://upload.pypi.org/legacy/", "auto", True),
+        ("https://test.pypi.org/legacy", "auto", True),
+        ("https://pkgs.example/upload/", "auto", False),
+        ("https://pkgs.example/upload/", "true", True),
+        ("https://upload.pypi.org/legacy/", "false", False),
+    ],
+)
+def test_pypi_rules_auto_means_pypi_and_testpypi(
+    repository: str, given: str, expected: bool
+) -> None:
+    env = action_env(**{"repository-url": repository, "pypi-rules": given})
+    if "pkgs.example" in repository:
+        env["INPUT_INDEX-URL"] = "https://pkgs.example/simple/"
+    assert Settings.from_action_env(env).pypi_policy is expected
+
+
+@pytest.mark.parametrize("value", ["True", "yes", "", "on", "pypi"])
+def test_pypi_rules_takes_three_values(value: str) -> None:
+    with pytest.raises(InputError) as info:
+        Settings.from_action_env(action_env(**{"pypi-rules": value}))
+    assert (info.value.code, info.value.message, info.value.hint) == (
+        "invalid-switch",
+        f"Input 'pypi-rules' must be 'auto', 'true' or 'false', not '{value}'.",
+        "Write 'pypi-rules: auto', 'pypi-rules: true' or 'pypi-rules: false' in the "
+        "step's 'with:' block.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [([], "auto"), (["--pypi-rules"], "true"), (["--no-pypi-rules"], "false")],
+)
+def test_pypi_rules_on_the_command_line(tmp_path: Path, flags: list[str], expected: str) -> None:
+    settings = Settings.from_args(
+        ["-C", str(tmp_path), "--tag", "v1.0", *flags], {"TWINE_PASSWORD": "pypi-local"}
+    )
+    assert settings.inputs["pypi_rules"] == expected
+    assert settings.pypi_policy is (expected != "false")  # the default URL is PyPI's
+    assert render("{pypi-rules=false}", "cli") == "--no-pypi-rules"
+    assert render("{pypi-rules=false}", "action") == "pypi-rules: false"
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [("", None), ("104857600", 104857600), ("200MiB", 200 << 20), ("1 GiB", 1 << 30),
+     ("512KiB", 512 << 10), ("300B", 300)],
+)  # fmt: skip
+def test_max_file_size(value: str, size: int | None) -> None:
+    assert Settings.from_action_env(action_env(**{"max-file-size": value})).max_file_size == size
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "2.5MiB", "200MB", "200 mib", "lots"])
+def test_max_file_size_is_refused_when_not_a_size(value: str) -> None:
+    with pytest.raises(InputError) as info:
+        Settings.from_action_env(action_env(**{"max-file-size": value}))
+    assert (info.value.code, render(info.value.message, "action"), info.value.hint) == (
+        "max-file-size-invalid",
+        f"max-file-size '{value}' is not a file size.",
+        "Give a whole number of bytes (209715200) or of KiB, MiB or GiB (200MiB), as the "
+        "index states the project's limit; leave it empty for PyPI's 100 MiB.",
+    )

@@ -87,6 +87,8 @@ def make_standins() -> Iterator[Any]:
             upstream_password=index.password,
             issuer=oidc.issuer,
             publisher=Publisher(REPOSITORY, OWNER_ID, WORKFLOW),
+            # Uploads are held to PyPI's own rules, as warehouse applies them.
+            warehouse_rules=True,
         )
         made.append(Standins(oidc, front, index))
         return made[-1]

@@ -1,5 +1,6 @@
-"""Uploads run side by side: the wheels a few at a time, then the sdist; one failing file
-leaves every other file's state known, and the deadlines still hold.
+"""Uploads: one wheel alone first (a refusal no local check could foresee then leaves
+nothing published), then the other wheels side by side, a few at a time, then the sdist;
+one failing file leaves every other file's state known, and the deadlines still hold.
 
 Real pypiserver behind the fault proxy; prebuilt files (build: false), so no build runs
 after the first dry run that makes them.
@@ -63,38 +64,69 @@ def posts(log: list[Exchange]) -> list[Exchange]:
 
 @dataclass(frozen=True)
 class _Arrival(Fault):
-    """Forward as usual, noting which uploads had been answered when this one arrived."""
+    """Note which uploads had been answered when this one arrived, then forward it as
+    usual (or apply ``then``)."""
 
     name: ClassVar[str] = "arrival"
     seen: list[list[Exchange]] = field(default_factory=list)
+    then: Fault | None = None
 
     def apply(self, h: Handler) -> None:
         self.seen.append(posts(h.proxy.log))
-        resp = h.forward()
-        if resp is not None:
+        if self.then is not None:
+            self.then.apply(h)
+        elif (resp := h.forward()) is not None:
             h.relay(resp)
 
 
-def test_wheels_go_side_by_side_then_the_sdist(
+def test_one_wheel_first_then_the_wheels_side_by_side_then_the_sdist(
     make_project, pypiserver: Index, proxy: FaultProxy, action
 ) -> None:
     project = make_project("flit")
     tag, wheels = prebuilt(action, project, pypiserver)
-    # Four wheel uploads are held until all four are in flight together: a client that
-    # uploads one at a time gets 504 for the first of them.
-    together = proxy.add(gather(upload.CONCURRENCY, timeout=20), method="POST", body='.whl"')
-    arrival = _Arrival()
-    proxy.add(arrival, method="POST", body='.tar.gz"')
+    first, rest, last = (
+        _Arrival(),
+        _Arrival(then=gather(upload.CONCURRENCY, timeout=20)),
+        _Arrival(),
+    )
+    proxy.add(first, method="POST", body=wheels[0], times=1)
+    # The four other wheels are held until all four are in flight together: a client
+    # that uploads them one at a time gets 504 for the first of them.
+    others = proxy.add(rest, method="POST", body='.whl"', times=upload.CONCURRENCY)
+    proxy.add(last, method="POST", body='.tar.gz"')
     run = action(project, tag, pypiserver, **via(proxy, pypiserver))
     assert run.code == 0, run.out
-    assert together.fired == upload.CONCURRENCY
+    assert others.fired == upload.CONCURRENCY
     assert [e.status for e in posts(proxy.log)] == [200] * 6
+    # The first wheel went alone: nothing before it, and each of the others arrived
+    # once it was answered (and before any of them was: they were held together).
+    assert first.seen == [[]]
+    assert [[e.status for e in seen] for seen in rest.seen] == [[200]] * upload.CONCURRENCY
     # The sdist went only once every wheel was on the index.
-    (seen,) = arrival.seen
+    (seen,) = last.seen
     assert len(seen) == len(wheels)
     assert all(e.status == 200 for e in seen)
     assert sorted(pypiserver.files()) == sorted([*wheels, SDIST])
     assert run.summary.count("| uploaded |") == 6
+
+
+def test_a_refused_first_wheel_leaves_nothing_published(
+    make_project, pypiserver: Index, proxy: FaultProxy, action
+) -> None:
+    """A refusal no local check could foresee (here injected for the first wheel) stops
+    the release before any other file goes: a re-run after the fix starts clean."""
+    project = make_project("flit")
+    tag, wheels = prebuilt(action, project, pypiserver)
+    why = "Project size too large (injected)"
+    proxy.add(status(400, why), method="POST", body=wheels[0], times=ALWAYS)
+    run = action(project, tag, pypiserver, **via(proxy, pypiserver))
+    assert run.code == 1
+    assert the_error(run.out, "upload-refused")[1] == (
+        f"{proxy.url_for(pypiserver.upload_url)} refused {wheels[0]} (HTTP 400 {why})."
+    )
+    assert [e.status for e in posts(proxy.log)] == [400]
+    assert pypiserver.files() == {}
+    assert "| uploaded |" not in run.summary
 
 
 def test_one_failing_wheel_leaves_the_others_state_known(
@@ -118,7 +150,7 @@ def test_one_failing_wheel_leaves_the_others_state_known(
     # The wheels under way when it failed finished; those not started were left for the
     # re-run. Whichever they were, the log and the summary say so file by file.
     uploaded = sorted(files)
-    assert uploaded, "the other wheels went side by side with the failing one"
+    assert wheels[0] in uploaded, "the first wheel went alone, before the others"
     assert set(uploaded) <= set(wheels)
     for name in wheels:
         said = f"{name}: uploaded" in run.out
@@ -163,7 +195,7 @@ def test_a_hung_upload_still_meets_its_deadline_while_the_others_go_on(
     monkeypatch.setattr(upload, "MIN_ATTEMPT", 1.0)
     project = make_project("flit")
     tag, wheels = prebuilt(action, project, pypiserver)
-    stuck = wheels[0]
+    stuck = wheels[1]  # one of those side by side, after the first
     rule = proxy.add(hang(300), method="POST", body=stuck, times=ALWAYS)
     start = time.monotonic()
     run = action(project, tag, pypiserver, **via(proxy, pypiserver))
@@ -306,9 +338,10 @@ def test_files_not_started_after_a_failure_are_left_for_the_rerun() -> None:
 
 class Raising(upload.Uploader):
     """One file's upload raises ``error`` once ``together`` uploads are under way; the
-    others finish only after it has failed."""
+    others finish only after it has failed. The file that goes alone first (``alone``)
+    just succeeds."""
 
-    def __init__(self, failing: str, error: BaseException, together: int) -> None:
+    def __init__(self, alone: str, failing: str, error: BaseException, together: int) -> None:
         super().__init__(
             repository_url="http://127.0.0.1:9/legacy/",
             credential=lambda _valid_for: ("", ""),
@@ -317,6 +350,7 @@ class Raising(upload.Uploader):
             console=Console(actions=False, stream=io.StringIO()),
             concurrency=4,
         )
+        self.alone = alone
         self.failing = failing
         self.error = error
         self.failed = threading.Event()
@@ -325,6 +359,8 @@ class Raising(upload.Uploader):
 
     def upload(self, dist: Dist, attestations: Sequence[Path] = ()) -> None:
         self.started.append(dist.filename)
+        if dist.filename == self.alone:
+            return
         self.together.wait(20)
         if dist.filename == self.failing:
             self.failed.set()
@@ -343,32 +379,35 @@ class Raising(upload.Uploader):
 def test_a_failure_of_any_kind_leaves_the_others_collected(error: BaseException) -> None:
     """A token that cannot be minted again for one file (or a bug) while the others are
     under way: those finish and are reported uploaded; the failure is raised as itself."""
-    names = [f"demo-1.0-py3-none-{p}.whl" for p in ("a", "b", "c")] + ["demo-1.0.tar.gz"]
+    names = [f"demo-1.0-py3-none-{p}.whl" for p in ("a", "b", "c", "d")] + ["demo-1.0.tar.gz"]
     files = [
         (Dist(Path(n), "wheel" if n.endswith(".whl") else "sdist", "demo", "1.0", "0" * 64, 1), [])
         for n in names
     ]
-    uploader = Raising(names[1], error, together=3)
+    uploader = Raising(names[0], names[2], error, together=3)
     done: list[str] = []
     with pytest.raises(type(error)) as info:
         uploader.upload_all(files, lambda d: done.append(d.filename))
     assert info.value is error
-    assert sorted(done) == [names[0], names[2]]
-    assert names[3] not in uploader.started  # no sdist while a wheel is missing
+    assert done[0] == names[0]  # alone, first
+    assert sorted(done) == [names[0], names[1], names[3]]
+    assert names[4] not in uploader.started  # no sdist while a wheel is missing
 
 
 def test_failures_of_several_kinds_are_named_together() -> None:
     """A ReleaseError of another kind is reported as an upload failure is: the first
     file's, naming the others."""
-    names = [f"demo-1.0-py3-none-{p}.whl" for p in ("a", "b")]
+    names = [f"demo-1.0-py3-none-{p}.whl" for p in ("a", "b", "c")]
     files = [(Dist(Path(n), "wheel", "demo", "1.0", "0" * 64, 1), []) for n in names]
 
     together = threading.Barrier(2)  # both under way before either fails
 
     class Both(Scripted):
         def upload(self, dist: Dist, attestations: Sequence[Path] = ()) -> None:
-            together.wait(20)
             if dist.filename == names[0]:
+                return  # the first, alone: taken
+            together.wait(20)
+            if dist.filename == names[1]:
                 raise CredentialError("trusted-publishing-mint-failed", "no token", "later")
             raise PackageIndexError("upload-refused", f"{dist.filename} refused", "fix it")
 
@@ -376,7 +415,7 @@ def test_failures_of_several_kinds_are_named_together() -> None:
         Both(set(), concurrency=2).upload_all(files, lambda d: None)
     assert info.value.code == "trusted-publishing-mint-failed"
     assert info.value.message == (
-        f"no token Uploads of other files failed beside it: {names[1]} (upload-refused)."
+        f"no token Uploads of other files failed beside it: {names[2]} (upload-refused)."
     )
     assert info.value.hint == "later"
 

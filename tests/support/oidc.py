@@ -66,6 +66,8 @@ import jwt
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from . import warehouse
+
 TOKEN_USER = "__token__"
 DEFAULT_REQUEST_TOKEN = "ghs-oidc-request-token-0123456789abcdef"
 LEEWAY = 30  # warehouse's leeway for exp/iat/nbf
@@ -476,6 +478,9 @@ class TrustedPublishingIndex:
     has arrived, so it can expire on the way), and ``fail_mint(kind, times)`` with kinds
     ``server-error`` (503), ``non-json`` (200 with HTML), ``lost-response`` (mints, then
     answers 502 as if the answer was lost on the way), ``not-found`` (404 HTML).
+    ``warehouse_rules=True`` also refuses, once the token and digests hold, every upload
+    PyPI would refuse, with warehouse's status and message (``support.warehouse``); the
+    front's ``ledger`` then holds what it let through (seed it for an old release).
     Records: ``mint_calls``, ``minted``, ``refusals`` (code, why), ``uploads``,
     ``jwks_fetches``.
     """
@@ -492,6 +497,7 @@ class TrustedPublishingIndex:
         audience: str = "pypi",
         token_lifetime: int = 900,
         clock: Callable[[], float] = time.time,
+        warehouse_rules: bool = False,
     ) -> None:
         if upstream is not None:
             parts = urllib.parse.urlsplit(upstream)
@@ -508,6 +514,8 @@ class TrustedPublishingIndex:
         self.audience = audience
         self.token_lifetime = token_lifetime
         self.clock = clock
+        self.warehouse_rules = warehouse_rules
+        self.ledger = warehouse.Ledger()
         self._audience_mode = "normal"
         # Seconds each upload takes to arrive; the token must still be live at its end.
         self.upload_time = 0.0
@@ -804,12 +812,36 @@ class TrustedPublishingIndex:
             )
             h.send_body(403, f"<h1>403 {reason}</h1>".encode(), "text/html", reason)
             return
-        problem, digests = upload_form_problem(h.headers.get("Content-Type", ""), b"".join(body))
+        content_type = h.headers.get("Content-Type", "")
+        problem, digests = upload_form_problem(content_type, b"".join(body))
         if problem:
             record(400)
             h.send_body(400, f"<h1>400 {problem}</h1>".encode(), "text/html", problem)
             return
-        self._forward(h, swap_auth=True, body=body, answering=record)
+        if not self.warehouse_rules:
+            self._forward(h, swap_auth=True, body=body, answering=record)
+            return
+        form, content = warehouse.parse_form(content_type, b"".join(body))
+        refused = warehouse.refusal(
+            form, content, self.ledger, now=now, help_url=f"{self.url}/help/"
+        )
+        if refused is not None:
+            status, message = refused
+            record(status)
+            # As warehouse's _exc_with_message: the message is the status line's reason.
+            reason = message.encode("iso-8859-1", "replace").decode("iso-8859-1")
+            h.send_body(
+                status, f"<h1>{status} {reason}</h1>".encode("iso-8859-1"), "text/html", reason
+            )
+            return
+
+        def taken(status: int) -> None:
+            if 200 <= status < 300 and content is not None:
+                with self.ledger.lock:
+                    self.ledger.record(form, content, now)
+            record(status)
+
+        self._forward(h, swap_auth=True, body=body, answering=taken)
 
     def _forward(
         self,
