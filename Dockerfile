@@ -25,6 +25,11 @@ COPY requirements/runtime.txt /tmp/runtime.txt
 # by another uid, which git refuses ("dubious ownership") unless it is marked safe; doing
 # that here also proves that git finds its libraries.
 #
+# The build's user: the action runs as root, and drops to this user (no login, no home:
+# each build gets a private one) for every install and hook of the untrusted build, so
+# that it cannot read the action's /proc/<pid>/environ or memory, nor write its files or
+# the runner's (release/build.py, Sandbox).
+#
 # The dependencies, hash-locked, into a venv at a fixed path (the runner sets HOME): the
 # base image's pip installs uv from its lines in the lock, then uv installs the lock.
 # No bytecode is compiled: that costs more build time than it saves in one run's imports.
@@ -48,6 +53,8 @@ RUN set -eu; \
     wait "$git_job" || { cat /tmp/git.log; exit 1; }; \
     tar -xf /tmp/git.tar -C / ./usr/bin/git ./usr/share/doc/git/copyright; \
     git config --system --add safe.directory '*'; \
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin release-build; \
     rm -rf /tmp/* /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 # The code last: a change to it rebuilds only these layers.

@@ -11,7 +11,15 @@ from typing import NoReturn
 
 from .errors import InternalError, ReleaseError
 from .gha import Console, append_summary
-from .settings import Settings, sanitize_url, secret_values, wants_debug
+from .settings import (
+    MIN_SECRET_LEN,
+    RUNNER_SECRETS,
+    SECRET_NAME,
+    Settings,
+    sanitize_url,
+    secret_values,
+    wants_debug,
+)
 
 
 def program_name(argv0: str) -> str:
@@ -93,16 +101,93 @@ def fail(exc: ReleaseError, console: Console, summary: str, trace: BaseException
     return 1
 
 
+# The variable that names the inherited file the held variables are read from.
+HELD_FD = "RELEASE_HELD_FD"
+HELD_PREFIXES = ("INPUT_", "ACTIONS_", "TWINE_")
+
+
+def held(env: Mapping[str, str]) -> dict[str, str]:
+    """The variables this process must not keep in its environment block: inputs (a
+    password or a URL with one can be any of them), the runner's ACTIONS_* (the OIDC
+    request token and URL, the runtime token), TWINE_*, any named like a credential,
+    and any holding a secret's value."""
+    secrets = secret_values(env)
+    long = [s for s in secrets if len(s) >= MIN_SECRET_LEN]
+    return {
+        k: v
+        for k, v in env.items()
+        if k.startswith(HELD_PREFIXES)
+        or k in RUNNER_SECRETS
+        or SECRET_NAME.search(k)
+        or v in secrets
+        or any(s in v for s in long)
+    }
+
+
+def reexec_without_secrets() -> None:
+    """Start this program again (execve: the same process, the same pid) with the
+    secrets out of its environment block, handed over in an inherited file that the new
+    image reads once and closes (never argv, never a variable).
+
+    /proc/<pid>/environ shows a process's environment as it was exec'd, whatever it
+    does to os.environ afterwards, and any process of the same user (and root) may read
+    it: a build backend run as the same user, or a process it left behind. After this,
+    it shows no secret. Only in the real entry (cli): main(argv, env) is left as it is.
+    """
+    if HELD_FD in os.environ or not sys.platform.startswith("linux"):
+        return
+    secrets = held(os.environ)
+    if not secrets:
+        return
+    import json
+
+    payload = json.dumps(secrets).encode()
+    # A memory file: written whole before exec, whatever its size (a pipe's buffer is
+    # 64 KiB), never on a disk. Closed on exec unless inherited: only this one is.
+    fd = os.memfd_create("release-held", os.MFD_CLOEXEC)
+    os.write(fd, payload)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.set_inheritable(fd, True)
+    env = {k: v for k, v in os.environ.items() if k not in secrets}
+    env[HELD_FD] = str(fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, sys.orig_argv, env)  # noqa: S606 - this program, list form
+
+
+def take_held() -> dict[str, str]:
+    """The variables the process before exec handed over (see reexec_without_secrets),
+    read once; the file is closed and the variable naming it dropped."""
+    number = os.environ.pop(HELD_FD, None)
+    if number is None:
+        return {}
+    import json
+
+    fd = int(number)
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            got = json.loads(fh.read())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in got.items()} if isinstance(got, dict) else {}
+
+
 def cli() -> NoReturn:
     """Run from a command line (python -m release, the console script, the container):
     main(), then exit.
+
+    First the secrets leave the environment block (reexec_without_secrets): the run's
+    environment is then os.environ plus what was handed over, in this process's memory
+    only.
 
     The run's objects are frozen first, out of the garbage collector's reach: the
     interpreter's last collections would otherwise walk every one of them on the way out
     (~25 ms of a small release, freeing memory the operating system frees anyway).
     Exit handlers still run and the streams are still flushed.
     """
-    code = main()
+    reexec_without_secrets()
+    handed = take_held()
+    code = main(None, {**os.environ, **handed} if handed else None)
     gc.freeze()
     sys.exit(code)
 

@@ -6,6 +6,17 @@ start-up, and one isolated environment for both builds when the sdist's requirem
 are the wheel's (build's command line makes two). The backend's hooks still run in
 child processes, inside that environment, with the run's scrubbed environment; their
 output streams into the log (see proc.ToolLog).
+
+The build is untrusted code (the backend, its requirements, a setup.py), so it runs in a
+``Sandbox``. Run as root (always in the container), every install and hook runs as an
+unprivileged user of its own, which cannot read this process's /proc/<pid>/environ or
+memory, nor write the run's private folders or the runner's files; the project is
+copied for it. Run as a normal user, the build runs as that user (nothing to drop to),
+and what protects the run is that its secrets are not in its environment block
+(__main__). Either way the build gets none of the runner's file commands or ACTIONS_*
+variables, whatever it left running is killed when it ends (and between the sdist and
+the wheel), and its files are delivered into ``outdir`` by this process, copied out of
+its reach once nothing of it runs any more.
 """
 
 from __future__ import annotations
@@ -20,13 +31,13 @@ import sys
 import tempfile
 import threading
 import tomllib
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 from .errors import DistributionError
 from .gha import Console
-from .proc import Cancel, Cancelled, ToolLog
+from .proc import Cancel, Cancelled, Identity, Leftovers, ToolLog
 
 if TYPE_CHECKING:
     from build import ProjectBuilder
@@ -38,6 +49,43 @@ ERRORISH = re.compile(r"^\w+(?:\.\w+)*(?:Error|Exception|Exit)\b|^error\b", re.I
 REPRODUCE = (
     "The build log above shows why; reproduce it with 'python -m build' in the project folder."
 )
+# The image's user for the build (Dockerfile). Elsewhere (a root shell, the tests) one of
+# SPARE_UIDS is used: uids no account has, each held by one build at a time (a lock
+# file), since whatever runs under the build's uid is killed when that build ends.
+BUILD_USER = "release-build"
+SPARE_UIDS = range(2_000_000_000, 2_000_000_000 + 64)
+# The runner's file commands and its own services: nothing the build may write or call
+# (https://docs.github.com/en/actions/reference/workflow-commands-for-github-actions).
+FILE_COMMANDS = (
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+    "GITHUB_OUTPUT",
+    "GITHUB_STATE",
+    "GITHUB_STEP_SUMMARY",
+)
+RUNNER_PREFIXES = ("ACTIONS_",)  # ACTIONS_ID_TOKEN_REQUEST_*, ACTIONS_RUNTIME_*, caches
+# Where the action's user keeps its own files: not the build user's.
+USER_FOLDERS = (
+    "XDG_CACHE_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_STATE_HOME",
+    "XDG_RUNTIME_DIR",
+    "TMPDIR",
+    "TEMP",
+    "TMP",
+)
+LEFT_RUNNING = "The build left {n} process(es) running: killed."
+HOOK_ANSWER = 16 << 20  # bytes of a hook's output.json, at most
+
+
+def for_the_build(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment the build gets: the run's scrubbed one (settings.child_env) less
+    the runner's file commands and ACTIONS_* variables (with the OIDC request URL and
+    token a build could mint its own upload token)."""
+    return {
+        k: v for k, v in env.items() if k not in FILE_COMMANDS and not k.startswith(RUNNER_PREFIXES)
+    }
 
 
 def uv_binary() -> str | None:
@@ -63,7 +111,7 @@ def build(
     ``head``'s environment when its requirements are the project's."""
     from build import BuildBackendException, BuildException
 
-    child_env = dict(env)
+    child_env = for_the_build(env)
     if source_date_epoch:
         # The released commit's time, whatever the environment says: the same tag then
         # builds the same bytes on any machine (https://reproducible-builds.org/specs/source-date-epoch/).
@@ -81,40 +129,102 @@ def build(
             "Install this tool with its dependencies (pip install pypi-release-action).",
         )
     outdir = outdir.resolve()
+    killed = 0
     with (
         ToolLog(TITLE, console, cancel) as log,
         _backend_warnings(log, console),
-        tempfile.TemporaryDirectory(prefix="release-build-") as scratch,
         contextlib.ExitStack() as stack,
     ):
-        builder = _Builder(log, uv, child_env, Path(scratch))
+        # The head start's sandbox when there is one (its environment is in it), else
+        # one of the build's own, removed when the build ends.
+        sandbox = head.sandbox if head is not None else stack.enter_context(Sandbox.make())
+        log.identity = sandbox.identity
+        builder = _Builder(log, uv, sandbox.pycache(sandbox.environ(child_env)), sandbox=sandbox)
         stage = "sdist"
         try:
-            head = builder.adoptable(head, project_dir)
-            with head.take(log) if head else builder.environment() as isolated:
-                sdist_builder = builder.prepare(isolated, project_dir, "sdist")
-                sdist = Path(sdist_builder.build("sdist", outdir))
-                log.note(f"Built {sdist.name}")
-                stage = "wheel (from the sdist)"
-                source = _unpack(sdist, stack.enter_context(stable_folder(sdist, log)))
-                wheel_builder = builder.project(isolated, source)
-                if (
-                    wheel_builder.build_system_requires == sdist_builder.build_system_requires
-                    and not builder.extra
-                ):
-                    # The environment holds exactly build-system.requires: what a fresh
-                    # one for the wheel would start with.
-                    log.note("Building the wheel from the sdist, in the same environment")
-                    builder.install(isolated, wheel_builder.get_requires_for_build("wheel"))
-                    wheel = wheel_builder.build("wheel", outdir)
-                else:
-                    wheel = builder.separately(source, outdir)
-                log.note(f"Built {Path(wheel).name}")
+            try:
+                head = builder.adoptable(head, project_dir)
+                source_dir = sandbox.project(project_dir)
+                with head.take(log) if head else builder.environment() as isolated:
+                    sdist_builder = builder.prepare(isolated, source_dir, "sdist")
+                    built = Path(sdist_builder.build("sdist", sandbox.out))
+                    log.note(f"Built {built.name}")
+                    # Nothing of the sdist's build runs on (a process left behind could
+                    # change the sdist while it is unpacked, or the folder it goes in).
+                    killed += sandbox.sweep()
+                    sdist = deliver(built, sandbox.out, outdir)
+                    stage = "wheel (from the sdist)"
+                    folder = stack.enter_context(stable_folder(sdist, log, sandbox))
+                    source = _unpack(sdist, folder)
+                    sandbox.give(folder)
+                    wheel_builder = builder.project(isolated, source)
+                    if (
+                        wheel_builder.build_system_requires == sdist_builder.build_system_requires
+                        and not builder.extra
+                    ):
+                        # The environment holds exactly build-system.requires: what a
+                        # fresh one for the wheel would start with.
+                        log.note("Building the wheel from the sdist, in the same environment")
+                        builder.install(isolated, wheel_builder.get_requires_for_build("wheel"))
+                        wheel = wheel_builder.build("wheel", sandbox.out)
+                    else:
+                        wheel = builder.separately(source, sandbox.out)
+                    log.note(f"Built {Path(wheel).name}")
+                    if sandbox.why:
+                        log.note(sandbox.why)
+            finally:
+                # Whatever the end (built, failed, called off): nothing of it runs on.
+                killed += sandbox.sweep()
+                if killed:
+                    log.note(LEFT_RUNNING.format(n=killed))
+                    console.warning(LEFT_RUNNING.format(n=killed), title="Build processes killed")
+            deliver(Path(wheel), sandbox.out, outdir)
         except (BuildBackendException, BuildException, _InstallFailed) as exc:
             if log.cancel.cancelled:
                 # build wraps whatever a hook's runner raised, Cancelled included.
                 raise Cancelled from None
             raise _failed(stage, exc, builder.failure) from None
+
+
+def deliver(built: Path, folder: Path, outdir: Path) -> Path:
+    """A built file copied from the build's folder into ``outdir`` (this process's own,
+    out of the build's reach), once nothing of the build runs: what is checked, hashed
+    and uploaded is this copy. Only a regular file directly in ``folder`` is taken,
+    never through a link."""
+    name = built.name
+    if built.parent.resolve() != folder.resolve() or name in ("", ".", ".."):
+        raise DistributionError(
+            "build-failed",
+            f"The build backend returned {printable_path(built)}, which is not a file in "
+            "the folder it was asked to build into.",
+            REPRODUCE,
+        )
+    target = outdir / name
+    try:
+        fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise DistributionError(
+            "build-failed",
+            f"The built file {name} cannot be read ({exc.strerror}).",
+            REPRODUCE,
+        ) from None
+    with open(fd, "rb") as src:
+        st = os.fstat(src.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise DistributionError(
+                "build-failed", f"The built {name} is not a regular file.", REPRODUCE
+            )
+        outdir.mkdir(parents=True, exist_ok=True)
+        with open(target, "xb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return target
+
+
+def printable_path(path: Path) -> str:
+    from .gha import printable
+
+    return printable(str(path), 300)
 
 
 _WARNED: dict[int, tuple[ToolLog, Console, set[str]]] = {}  # thread -> its build's log
@@ -190,11 +300,21 @@ class _Environment:
         self.remove(wait=not self.owner_waits)
 
     def make(self) -> None:
-        self.path = tempfile.mkdtemp(prefix="release-build-env-")
+        sandbox = self.builder.sandbox
+        python = sys.executable
+        if sandbox is not None and sandbox.identity is not None:
+            # The interpreter itself: the folder of a venv this process runs in (the
+            # image's /opt/release, or a private one) need not be open to the build's user.
+            python = os.path.realpath(python)
+        self.path = (
+            str(sandbox.new_folder("env"))
+            if sandbox
+            else tempfile.mkdtemp(prefix="release-build-env-")
+        )
         try:
             self.builder.uv_run(
                 "making the build environment",
-                ["venv", "--quiet", "--no-project", "--python", sys.executable, self.path],
+                ["venv", "--quiet", "--no-project", "--python", python, self.path],
             )
         except BaseException:
             shutil.rmtree(self.path, ignore_errors=True)
@@ -235,12 +355,20 @@ class _Builder:
     """Makes ProjectBuilders whose hooks and installs run through the log."""
 
     def __init__(
-        self, log: ToolLog, uv: str, env: Mapping[str, str], scratch: Path | None = None
+        self,
+        log: ToolLog,
+        uv: str,
+        env: Mapping[str, str],
+        scratch: Path | None = None,
+        *,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.log = log
         self.uv = uv
         self.env = env
-        self.scratch = scratch  # a private folder for the hook script's bytecode
+        self.sandbox = sandbox
+        # A folder for the hook script's bytecode: the build may read it, not write it.
+        self.scratch = scratch if sandbox is None else sandbox.hooks
         self._compiled: dict[str, str] = {}
         self.extra: set[str] = set()  # what the sdist's hook asked for beyond build-system
         self.failure = ""  # how the last hook failed, in words
@@ -254,7 +382,11 @@ class _Builder:
         """pyproject_hooks' runner: one hook call, in a child process."""
         start = len(self.log.lines)
         cmd = [*cmd[:1], *map(self.compiled, cmd[1:2]), *cmd[2:]]
-        code = self.log.run(cmd, cwd=cwd or ".", env={**self.env, **(extra_environ or {})})
+        env = {**self.env, **(extra_environ or {})}
+        if self.sandbox is not None and self.sandbox.identity is not None and len(cmd) > 3:
+            code = self._run_as_the_build(cmd, cwd or ".", env)
+        else:
+            code = self.log.run(cmd, cwd=cwd or ".", env=env)
         if code != 0:
             from .gha import printable
 
@@ -267,6 +399,27 @@ class _Builder:
             line = next((x for x in reversed(said) if ERRORISH.search(x)), said[-1] if said else "")
             self.failure += f": {printable(line, 300)}" if line else ""
             raise subprocess.CalledProcessError(code, list(cmd))
+
+    def _run_as_the_build(self, cmd: Sequence[str], cwd: str, env: Mapping[str, str]) -> int:
+        """One hook as the build's user. pyproject_hooks' control folder (the hook's
+        input.json, its output.json) is this process's and closed to that user: the hook
+        gets a folder of its own with the input, and its answer is copied back (a
+        regular file, never through a link, of bounded size) once the hook has ended."""
+        assert self.sandbox is not None
+        control = Path(cmd[3])
+        own = self.sandbox.new_folder("hook")
+        shutil.copyfile(control / "input.json", own / "input.json")
+        self.sandbox.give(own)
+        code = self.log.run([*cmd[:3], str(own), *cmd[4:]], cwd=cwd, env=env)
+        with contextlib.suppress(OSError):
+            fd = os.open(own / "output.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with open(fd, "rb") as fh:
+                if stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    answer = fh.read(HOOK_ANSWER + 1)
+                    if len(answer) <= HOOK_ANSWER:
+                        (control / "output.json").write_bytes(answer)
+        shutil.rmtree(own, ignore_errors=True)
+        return code
 
     def compiled(self, script: str) -> str:
         """pyproject_hooks' hook script (``_in_process.py``), compiled once: Python
@@ -281,7 +434,11 @@ class _Builder:
             folder = self.scratch / f"hook-{len(self._compiled)}"  # sys.path[0] of the hook
             target = folder / (Path(script).stem + ".pyc")
             try:
+                folder.mkdir(parents=True, exist_ok=True)
                 py_compile.compile(script, cfile=str(target), doraise=True)
+                if self.sandbox is not None and self.sandbox.identity is not None:
+                    folder.chmod(0o755)  # readable by the build's user, whatever the umask
+                    target.chmod(0o644)
                 self._compiled[script] = str(target)
             except (OSError, py_compile.PyCompileError):
                 self._compiled[script] = script
@@ -305,7 +462,8 @@ class _Builder:
     def uv_run(self, what: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         """Run uv with the run's scrubbed environment (build's own calls would hand uv
         the whole process environment, ``INPUT_*`` secrets included)."""
-        code = self.log.run([self.uv, *args], cwd=os.getcwd(), env=env or self.env)
+        cwd = self.sandbox.home if self.sandbox is not None else Path.cwd()
+        code = self.log.run([self.uv, *args], cwd=cwd, env=env or self.env)
         if code != 0:
             raise _InstallFailed(code, what)
 
@@ -368,7 +526,12 @@ class HeadStart:
         self.cancel = Cancel()
         self.log = ToolLog(TITLE, console, self.cancel)
         self.log.live = False  # kept; replayed into the build's log
-        builder = _Builder(self.log, uv, env)
+        # The build's sandbox, made now: the environment is made in it, as its user.
+        self.sandbox = Sandbox.make()
+        self.log.identity = self.sandbox.identity
+        builder = _Builder(
+            self.log, uv, self.sandbox.environ(for_the_build(env)), sandbox=self.sandbox
+        )
         self._environment = _Environment(builder, owner_waits=True)  # see close()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._make, name="build-env", daemon=True)
@@ -403,6 +566,7 @@ class HeadStart:
         self.cancel.cancel()
         self._thread.join()
         self._environment.remove()
+        self.sandbox.close()
 
 
 def head_start(project_dir: Path, env: Mapping[str, str], console: Console) -> HeadStart | None:
@@ -428,18 +592,17 @@ STABLE_ROOT = "pypi-release"
 
 
 @contextlib.contextmanager
-def stable_folder(sdist: Path, log: ToolLog) -> Iterator[Path]:
+def stable_folder(sdist: Path, log: ToolLog, sandbox: Sandbox | None = None) -> Iterator[Path]:
     """An empty folder at the same path on every run for this sdist (one run at a
     time holds it; another run at the same time gets a random one), removed after."""
     import fcntl
 
     stem = sdist.name.removesuffix(".tar.gz")
-    base = Path(tempfile.gettempdir()) / f"{STABLE_ROOT}-{os.getuid()}"
+    shared = sandbox is not None and sandbox.identity is not None
+    found = private_base(shared)
+    base = found or _base_path(shared)
+    private = found is not None
     try:
-        base.mkdir(mode=0o700, exist_ok=True)
-        st = base.lstat()
-        # Ours alone: a folder another user made (or a link) is never built in.
-        private = stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
         lock = open(base / f"{stem}.lock", "w") if private else None  # noqa: SIM115
     except OSError:
         private, lock = False, None
@@ -455,6 +618,9 @@ def stable_folder(sdist: Path, log: ToolLog) -> Iterator[Path]:
             + ("in use by another build" if private else "not private to this user")
             + "): compiled files may embed its path and differ from another run's."
         )
+        if sandbox is not None and sandbox.identity is not None:
+            yield sandbox.new_folder("sdist")  # the build user's; removed with the sandbox
+            return
         with tempfile.TemporaryDirectory(prefix="release-build-sdist-") as tmp:
             yield Path(tmp)
         return
@@ -466,6 +632,352 @@ def stable_folder(sdist: Path, log: ToolLog) -> Iterator[Path]:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         lock.close()
+
+
+def _base_path(shared: bool) -> Path:
+    return _reachable_temp(shared) / f"{STABLE_ROOT}-{os.getuid()}"
+
+
+def private_base(shared: bool) -> Path | None:
+    """This user's folder for stable build paths, locks and the build user's cache:
+    made if need be, and only if it is this user's alone (a folder another user made, or
+    a link, is never used). ``shared``: the build's user may pass through it (0711), to
+    its own folders in it, but not list it."""
+    base = _base_path(shared)
+    # Root's is passable (never listable) whether this build drops to another user or
+    # not: another build on the machine may, at the same time (its cache is in it).
+    mode = 0o711 if shared or os.geteuid() == 0 else 0o700
+    try:
+        base.mkdir(mode=mode, exist_ok=True)
+        st = base.lstat()
+        if not (stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()):
+            return None
+        if stat.S_IMODE(st.st_mode) != mode:
+            os.chmod(base, mode, follow_symlinks=False)
+        return base
+    except OSError:
+        return None
+
+
+def _reachable_temp(shared: bool) -> Path:
+    """The system's temporary folder; for a sandbox of another user, one that user can
+    reach (a TMPDIR inside a private folder cannot be)."""
+    temp = Path(tempfile.gettempdir())
+    if shared and not _open_to_others(temp, 0o001):
+        return Path("/tmp")  # noqa: S108 - only folders of our own (mkdtemp) go in it
+    return temp
+
+
+def _open_to_others(path: Path, bits: int) -> bool:
+    """Whether any user may reach ``path`` (every folder on its way passable by others)
+    and use it as ``bits`` (of the permission bits for others) says."""
+    try:
+        path = Path(os.path.realpath(path))
+        for folder in reversed(path.parents):
+            if not os.stat(folder).st_mode & 0o001:
+                return False
+        return bool(os.stat(path).st_mode & bits == bits)
+    except OSError:
+        return False
+
+
+class Sandbox:
+    """Where, and as whom, one build runs.
+
+    A private folder (``root``) holds every folder the build writes: its home (HOME,
+    TMPDIR), its environments, ``out`` (where the hooks put the files), and, when it runs
+    as a user of its own, a copy of the project. Run as root, the build's user owns those
+    folders, and ``root`` (root's, 0711) lets it pass to them without listing anything;
+    the run's own folders (the pipeline's workdir, where the files are delivered) are
+    elsewhere and closed to it.
+    """
+
+    def __init__(self, identity: Identity | None, root: Path, lock: IO[str] | None) -> None:
+        self.identity = identity
+        self.root = root
+        self._lock = lock
+        self.why = ""  # why the build runs as this process's user although it is root
+        self._count = 0
+        self.leftovers = Leftovers(identity.uid if identity else None)
+        self.home = self.folder("home")
+        self.tmp = self.folder("tmp")
+        self.out = self.folder("out")
+        self.hooks = root / "hooks"  # this process's: compiled hook scripts
+        self.hooks.mkdir(mode=0o755)
+        if identity is not None:
+            self.hooks.chmod(0o755)
+        self.cache = self._cache()
+        self.sweep()  # a build that ran under this uid before and was itself killed
+
+    @classmethod
+    def make(cls) -> Sandbox:
+        identity, lock, why = (None, None, "")
+        if os.name == "posix" and os.geteuid() == 0:
+            identity, lock, why = _build_identity()
+        shared = identity is not None
+        root = Path(tempfile.mkdtemp(prefix="release-build-", dir=_reachable_temp(shared)))
+        if shared:
+            root.chmod(0o711)
+        try:
+            made = cls(identity, root, lock)
+            # Said in the build's log when it ends. Never so in the image (its Python is
+            # /usr/local's, open to all).
+            made.why = why
+            return made
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            if lock is not None:
+                lock.close()
+            raise
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kill what is left, remove the folders, free the uid."""
+        self.sweep()
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def sweep(self) -> int:
+        """Kill whatever the build left running; how many."""
+        return self.leftovers.sweep()
+
+    def folder(self, name: str) -> Path:
+        """A new folder of the build's in ``root``."""
+        path = self.root / name
+        path.mkdir(mode=0o700)
+        self.give(path)
+        return path
+
+    def new_folder(self, kind: str) -> Path:
+        self._count += 1
+        return self.folder(f"{kind}-{self._count}")
+
+    def give(self, path: Path) -> None:
+        """Make ``path`` and all in it the build's (made by this process for it)."""
+        if self.identity is None:
+            return
+        uid, gid = self.identity.uid, self.identity.gid
+        os.chown(path, uid, gid, follow_symlinks=False)
+        for top, dirs, files in os.walk(path):
+            for name in (*dirs, *files):
+                os.chown(os.path.join(top, name), uid, gid, follow_symlinks=False)
+
+    def _cache(self) -> Path | None:
+        """uv's cache for the build's user: the run's cache (UV_CACHE_DIR, HOME's) is
+        the action's and not writable by it. A persistent one of its own, beside the
+        stable build paths, so that later builds on this machine find the backends
+        downloaded (in the container, each run starts empty anyway); else one in its
+        home, for this build."""
+        if self.identity is None:
+            return None
+        base = private_base(True)
+        if base is None:
+            return self.home / ".cache" / "uv"
+        cache = base / f"uv-cache-{self.identity.uid}"
+        try:
+            cache.mkdir(mode=0o700, exist_ok=True)
+            st = cache.lstat()
+            if not stat.S_ISDIR(st.st_mode):
+                raise OSError
+            if st.st_uid != self.identity.uid:
+                self.give(cache)
+        except OSError:
+            return self.home / ".cache" / "uv"
+        return cache
+
+    def environ(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The environment of the build's children."""
+        if self.identity is None:
+            return dict(env)
+        out = {k: v for k, v in env.items() if k not in USER_FOLDERS}
+        out["HOME"] = str(self.home)
+        out["TMPDIR"] = str(self.tmp)
+        assert self.cache is not None
+        out["UV_CACHE_DIR"] = str(self.cache)
+        return out
+
+    def pycache(self, env: dict[str, str]) -> dict[str, str]:
+        """Bytecode of the hooks' imports in a folder of the build's, not in the tree:
+        an in-tree backend (pyyaml's) imported from the project would otherwise leave
+        its __pycache__ there, and an sdist that takes every file would ship it. The
+        hooks still share it (the first hook's compile serves the next three)."""
+        env["PYTHONPYCACHEPREFIX"] = str(self.tmp / "pycache")
+        return env
+
+    def project(self, project_dir: Path) -> Path:
+        """The folder the sdist is built from: the project itself when the build runs as
+        this user; else a copy of it that the build's user owns.
+
+        The checkout is not the build's to write (on a runner it is the runner user's,
+        who also owns the file commands and HOME, so building as the checkout's owner
+        would hand those over; and files the build changed there would be read by this
+        process afterwards), yet backends write into it (setuptools: *.egg-info,
+        build/). So the repository is copied as it is (untracked, ignored and changed
+        files too: the sdist holds what it would have held), with a .git of its own for
+        setuptools-scm / hatch-vcs: the same objects, refs, index and shallow list, but
+        not the checkout's config (which may hold the checkout's credentials) and no
+        hooks."""
+        if self.identity is None:
+            return project_dir
+        project_dir = project_dir.resolve()
+        top = next((p for p in (project_dir, *project_dir.parents) if (p / ".git").exists()), None)
+        top = top or project_dir
+        dest = self.new_folder("src") / (top.name or "project")
+        shutil.copytree(top, dest, symlinks=True, ignore=_not_git(top))
+        git = top / ".git"
+        if git.is_dir() and not git.is_symlink():
+            shutil.copytree(git, dest / ".git", symlinks=True, ignore=_git_skipped(git))
+            (dest / ".git" / "config").write_text(_git_config(git / "config"), encoding="utf-8")
+            _detach(top, dest / ".git")
+        elif git.exists() or git.is_symlink():  # a worktree's or submodule's pointer
+            shutil.copy2(git, dest / ".git", follow_symlinks=False)
+        self.give(dest.parent)
+        return dest / project_dir.relative_to(top)
+
+
+def _detach(top: Path, git: Path) -> None:
+    """The copy's HEAD at the commit, not at a branch: what actions/checkout of a tag
+    gives. setuptools-scm writes the branch into the sdist (egg-info/scm_version.json),
+    so a release from a branch and its re-run from a tag's checkout would otherwise make
+    sdists that differ."""
+    from .gitrepo import GIT, GIT_ENV
+
+    try:
+        got = subprocess.run(
+            [*GIT, "-c", "safe.directory=*", "rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
+            cwd=top,
+            env={**os.environ, **GIT_ENV},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    commit = got.stdout.strip()
+    if got.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
+        (git / "HEAD").write_text(commit + "\n", encoding="ascii")
+
+
+def _not_git(top: Path) -> Callable[[str, list[str]], list[str]]:
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return [".git"] if Path(folder) == top and ".git" in names else []
+
+    return ignore
+
+
+def _git_skipped(git: Path) -> Callable[[str, list[str]], list[str]]:
+    # hooks: never run by the build's git commands; lfs: large objects no backend
+    # reads; config: written anew below; locks: another git's.
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        skipped = [n for n in names if n.endswith(".lock")]
+        if Path(folder) == git:
+            skipped += [n for n in names if n in ("hooks", "lfs", "config")]
+        return skipped
+
+    return ignore
+
+
+def _git_config(config: Path) -> str:
+    """The repository's format settings (core.repositoryformatversion,
+    [extensions]) and nothing else of its config."""
+    try:
+        text = config.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    version, extensions = "0", []
+    section = ""
+    for line in text.splitlines():
+        head = re.match(r"^\s*\[\s*([^\]\s]+)\s*(\S[^\]]*)?\]", line)
+        if head:
+            section = head.group(1).lower() if head.group(2) is None else ""
+            continue
+        kv = re.match(r"^\s*([A-Za-z][A-Za-z0-9-]*)\s*=\s*([^;#]*?)\s*(?:[;#].*)?$", line)
+        if not kv:
+            continue
+        key, value = kv.group(1).lower(), kv.group(2)
+        if section == "core" and key == "repositoryformatversion" and value.isdigit():
+            version = value
+        elif section == "extensions" and re.fullmatch(r"[\w.-]+", value):
+            extensions.append(f"\t{key} = {value}\n")
+    out = f"[core]\n\trepositoryformatversion = {version}\n\tbare = false\n"
+    return out + ("[extensions]\n" + "".join(extensions) if extensions else "")
+
+
+def _build_identity() -> tuple[Identity | None, IO[str] | None, str]:
+    """The build's uid and gid when this process is root: the image's BUILD_USER, else
+    a spare uid; each held by this build alone (a lock). With a reason instead when
+    none can be used (the build then runs as root, warned)."""
+    import fcntl
+    import grp
+    import pwd
+
+    unreachable = _unreachable()
+    if unreachable:
+        return (
+            None,
+            None,
+            f"The build runs as root: {unreachable} cannot be run by another user (a "
+            "folder on its path is closed to others), so the build cannot be given a user "
+            "of its own. Install Python where every user can run it (as in the image) to "
+            "separate the build from the run's secrets.",
+        )
+    base = private_base(True)
+    candidates: list[tuple[int, int]] = []
+    with contextlib.suppress(KeyError):
+        user = pwd.getpwnam(BUILD_USER)
+        candidates.append((user.pw_uid, user.pw_gid))
+    for uid in SPARE_UIDS:
+        try:
+            pwd.getpwuid(uid)
+            continue
+        except KeyError:
+            pass
+        try:
+            grp.getgrgid(uid)
+            continue
+        except KeyError:
+            candidates.append((uid, uid))
+    for uid, gid in candidates:
+        if uid == 0 or gid == 0:
+            continue
+        lock: IO[str] | None = None
+        if base is not None:
+            try:
+                lock = open(base / f"uid-{uid}.lock", "w")  # noqa: SIM115
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                if lock is not None:
+                    lock.close()
+                continue
+        home = Path("/nonexistent")  # replaced by the sandbox's
+        return Identity(uid, gid, home), lock, ""
+    return None, None, "The build runs as root: no free uid is left for it."
+
+
+def _unreachable() -> str:
+    """What the build's user could not run: this interpreter, its standard library,
+    uv; '' when all are open to others."""
+    import sysconfig
+
+    wanted = [
+        (Path(os.path.realpath(sys.executable)), 0o001),
+        (Path(sysconfig.get_paths()["stdlib"]), 0o005),
+    ]
+    uv = uv_binary()
+    if uv:
+        wanted.append((Path(uv), 0o001))
+    for path, bits in wanted:
+        if not _open_to_others(path, bits):
+            return str(path)
+    return ""
 
 
 def _unpack(sdist: Path, into: Path) -> Path:

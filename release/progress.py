@@ -13,6 +13,7 @@ looked at only when the count passes a mark, and no thread is started for it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -62,35 +63,65 @@ class Transfer:
         self.start = time.monotonic()
         self.mark = total + 1  # the count at which passed() is called next
 
-    def reader(self, raw: IO[bytes]) -> Reader:
-        """``raw`` (an open file of ``total`` bytes) read through this count."""
-        return Reader(raw, self)
+    def reader(self, raw: IO[bytes], sha256: str | None = None) -> Reader:
+        """``raw`` (an open file of ``total`` bytes) read through this count; with
+        ``sha256``, the bytes read must hash to it (see Reader)."""
+        return Reader(raw, self, sha256)
 
     def passed(self) -> int:
         """Called when the count reaches ``mark``; the next mark."""
         return self.total + 1
 
 
+class Changed(Exception):
+    """The file read for an upload is not the file that was checked."""
+
+
 class Reader:
-    """A file as the multipart encoder reads it, each block counted.
+    """A file as the multipart encoder reads it, each block counted, and hashed.
 
     requests_toolbelt takes an object with ``read`` and ``len`` as it is (no wrapper of
     its own) and reads ``len`` as what is left to read, as it does for a file.
+
+    With ``sha256`` (the checked file's), the bytes handed to the encoder are hashed as
+    they go, and the block holding the last byte is held back until the whole file
+    hashes to it: a file changed since it was checked raises Changed instead, so the
+    request's body never completes (the index gets a body cut short, which it cannot
+    store) and the upload is not counted. A file that ends early or runs long is changed
+    too.
     """
 
-    def __init__(self, raw: IO[bytes], transfer: Transfer) -> None:
+    def __init__(self, raw: IO[bytes], transfer: Transfer, sha256: str | None = None) -> None:
         self._raw = raw
         self._transfer = transfer
         self.len = transfer.total
+        self._expected = sha256
+        self._hash = hashlib.sha256() if sha256 is not None else None
 
     def read(self, n: int = -1) -> bytes:
-        block = self._raw.read(n)
+        if self.len <= 0:
+            return b""
+        block = self._raw.read(self.len if n is None or n < 0 else min(n, self.len))
+        if self._hash is not None:
+            self._hash.update(block)
+            if not block:
+                raise Changed(f"it ends {self.len} byte(s) short of the size checked")
+            if len(block) >= self.len:  # the last byte is in it: not sent unless it hashes
+                self._check()
         self.len -= len(block)
         t = self._transfer
         t.sent += len(block)
         if t.sent >= t.mark:
             t.mark = t.passed()
         return block
+
+    def _check(self) -> None:
+        assert self._hash is not None
+        if self._raw.read(1) != b"":
+            raise Changed("it is longer than the file checked")
+        got = self._hash.hexdigest()
+        if got != self._expected:
+            raise Changed(f"its sha256 is now {got}")
 
 
 class _Said(Transfer):

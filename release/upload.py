@@ -9,7 +9,6 @@ sent) is settled by reading the index, not by guessing.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +20,7 @@ import requests
 from packaging.version import Version
 
 from .dists import Dist, differing_members, file_version, sha256_of
-from .errors import PackageIndexError, ReleaseError, VersionError
+from .errors import DistributionError, PackageIndexError, ReleaseError, VersionError
 from .gha import Console, printable
 from .http import (
     MAX_RETRY_AFTER,
@@ -246,29 +245,46 @@ class Uploader:
         """One POST of the file, sent and answered by ``until`` (a monotonic instant)."""
         from requests_toolbelt import MultipartEncoder
 
+        from .progress import Changed
+
         fields = upload_form(dist, attestations)
         with (
             dist.path.open("rb") as fh,
-            # Each attempt is a transfer of its own: a retry counts from 0 again.
-            self.progress.sending(dist.filename, os.fstat(fh.fileno()).st_size) as transfer,
+            # Each attempt is a transfer of its own: a retry counts from 0 again. Its
+            # size is the checked file's: the bytes sent are held to it and its sha256.
+            self.progress.sending(dist.filename, dist.size) as transfer,
         ):
-            content = transfer.reader(fh)  # counts the bytes as they are sent
+            # Counts the bytes as they are sent, and hashes them: the last block goes
+            # only if the whole is the checked file (dist.sha256, the form's digest).
+            content = transfer.reader(fh, dist.sha256)
             encoder = MultipartEncoder(
                 [*fields, ("content", (dist.filename, content, "application/octet-stream"))]
             )
-            return request_capped(
-                self.session,
-                "POST",
-                self.url,
-                data=encoder,
-                # Valid until the body has arrived, at the slowest rate still waited for.
-                auth=self.credential(CONNECT_TIMEOUT + dist.size / UPLOAD_RATE),
-                headers={"Content-Type": encoder.content_type, "User-Agent": USER_AGENT},
-                allow_redirects=False,
-                timeout=(CONNECT_TIMEOUT, read_timeout),
-                max_bytes=MAX_ANSWER,
-                until=until,
-            )
+            try:
+                return request_capped(
+                    self.session,
+                    "POST",
+                    self.url,
+                    data=encoder,
+                    # Valid until the body has arrived, at the slowest rate still waited for.
+                    auth=self.credential(CONNECT_TIMEOUT + dist.size / UPLOAD_RATE),
+                    headers={"Content-Type": encoder.content_type, "User-Agent": USER_AGENT},
+                    allow_redirects=False,
+                    timeout=(CONNECT_TIMEOUT, read_timeout),
+                    max_bytes=MAX_ANSWER,
+                    until=until,
+                )
+            except Changed as exc:
+                # Raised from the body's last read: the connection is closed with the
+                # body cut short, so the index stores nothing of it; never retried.
+                raise DistributionError(
+                    "dist-changed-while-uploading",
+                    f"{dist.filename} changed after it was checked: {exc}, not "
+                    f"{dist.sha256}. Its upload was stopped before the last byte.",
+                    "Something on this machine rewrote the file between the checks and "
+                    "the upload (a process the build left running?). Nothing of it was "
+                    "stored; find what changed it, then re-run.",
+                ) from None
 
     def _landed(self, dist: Dist, seen: _Seen) -> bool:
         """After a failure: does the index now list the file, with our bytes?"""

@@ -4,6 +4,7 @@ INPUT_<NAME> with hyphens kept and defaulted as action.yml says."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import tarfile
@@ -59,9 +60,11 @@ def run_action(
     github: FakeGitHub | None = None,
     *,
     runner: dict[str, str] | None = None,
+    volumes: dict[Path, str] | None = None,
     **inputs: str,
 ) -> tuple[int, str, dict[str, str], str]:
-    """``runner``: more variables the runner sets for the job (e.g. the OIDC request)."""
+    """``runner``: more variables the runner sets for the job (e.g. the OIDC request);
+    ``volumes``: more folders mounted (host path: container path)."""
     files = tmp_path / f"file_commands_{len(list(tmp_path.glob('file_commands_*')))}"
     files.mkdir()
     home = tmp_path / "github_home"
@@ -89,6 +92,8 @@ def run_action(
         "-v",
         f"{home}:/github/home",
     ]
+    for host, inside in (volumes or {}).items():
+        args += ["-v", f"{host}:{inside}"]
     # As the runner does: names on the command line, values in the environment, so
     # secrets never appear in a process's arguments.
     for name in env:
@@ -245,3 +250,60 @@ def test_bytecode_is_written_by_the_hooks_not_by_the_action(engine) -> None:
         assert [line for line in changed if "__pycache__" in line] == []
     finally:
         docker("rm", "-f", name, env=engine)
+
+
+def test_a_hostile_backend_gets_nothing_in_the_image(
+    engine, pypiserver: Index, tmp_path: Path
+) -> None:
+    """The image as the runner runs it (root, the checkout of another uid) and a hostile
+    in-tree backend (tests/test_build_isolation.py): it runs as the image's build user,
+    reads no secret, mints nothing, writes no file command, and its daemon is killed."""
+    from test_build_isolation import hostile_project
+
+    project = hostile_project(tmp_path / "workspace")
+    tag = project.release("1.0.0")
+    report = tmp_path / "report"
+    report.mkdir()
+    report.chmod(0o777)
+    runtime = "actions-runtime-token-0123456789"
+    with GitHubOIDC(ref=f"refs/tags/{tag}", sha=project.head) as oidc:
+        code, out, outputs, summary = run_action(
+            engine,
+            project,
+            tag,
+            tmp_path,
+            None,
+            github_release="false",
+            verify_metadata="false",
+            runner={
+                "ACTIONS_ID_TOKEN_REQUEST_URL": oidc.request_url,
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN": oidc.request_token,
+                "ACTIONS_RUNTIME_TOKEN": runtime,
+                "GITHUB_ENV": "/github/file_commands/set_env",
+                "GITHUB_PATH": "/github/file_commands/add_path",
+                "HOSTILE_REPORT": "/report/report.json",
+            },
+            volumes={report: "/report"},
+            **index_inputs(pypiserver),
+        )
+        assert code == 0, out
+        assert oidc.requests == 0
+        assert oidc.issued == []
+    found = json.loads((report / "report.json").read_text())
+    assert found["uid"] not in (0, RUNNER_UID)  # the image's build user
+    assert found["action_pid"] == 1  # the action is the container's first process
+    assert "1" in found["denied"]
+    everything = json.dumps(found)
+    for secret in (pypiserver.password, GITHUB_TOKEN, oidc.request_token, runtime):
+        assert secret not in everything
+    assert found["mint"] == "no request variables"
+    assert found["file_commands"] == {}
+    assert "HOSTILE" not in json.dumps(outputs) + summary
+    assert (
+        "::warning title=Build processes killed::The build left 1 process(es) running: killed."
+        in out
+    )
+    assert "HOSTILE-DAEMON" not in out
+    dist = project.path / "dist"
+    for name, sha256 in pypiserver.files().items():
+        assert hashlib.sha256((dist / name).read_bytes()).hexdigest() == sha256
