@@ -7,6 +7,7 @@ so one code path serves both. Escaping follows the actions/toolkit ``command.ts`
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import sys
@@ -119,6 +120,22 @@ class Console:
     def on_terminal(self) -> bool:
         """Whether the lines go to a terminal."""
         return is_terminal(self.stream)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[Console]:
+        """A console whose lines reach this one's stream only when it closes, whole and
+        in order: for work logged beside other logged work (its groups would otherwise
+        interleave with the others'). It masks what this one masks."""
+        held = io.StringIO()
+        other = Console(actions=self.actions, verbose=self.verbose, stream=held, err=self.err)
+        other._secrets = self._secrets  # shared: a secret masked later is scrubbed there too
+        try:
+            yield other
+        finally:
+            if held.getvalue():
+                with self._lock:
+                    self.stream.write(held.getvalue())
+                    self.stream.flush()
 
     @contextlib.contextmanager
     def divert(self, write: Callable[[str], None]) -> Iterator[None]:

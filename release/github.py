@@ -1,8 +1,9 @@
 """The GitHub Release for the tag, through PyGithub.
 
 preflight() runs in the plan, before anything is uploaded, and changes nothing:
-the token reaches the repository, the tag is there on the commit this run built, and the
-token may write releases. publish() runs after the index confirmed the files: it
+the token reaches the repository, the tag is there on the commit this run built, the
+token may write releases, and a release already there for the tag takes what this run
+will attach (see check_existing). publish() runs after the index confirmed the files: it
 creates the release as a draft (or reuses the one there), attaches the files, then
 publishes it, so immutable releases work and a re-run finishes what is left.
 """
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -20,11 +22,12 @@ from typing import TYPE_CHECKING, TypeVar
 import requests
 from packaging.version import Version
 
+from .attest import SUFFIX as ATTESTATION
 from .dists import Dist, sha256_of, sha256sums
 from .errors import GitHubError, InputError
 from .http import USER_AGENT
 from .model import ReleasePlan, ReleaseResult
-from .notes import clip, find_notes
+from .notes import BODY_LIMIT, clip, find_notes
 from .versions import parse_tag
 
 if TYPE_CHECKING:  # PyGithub is imported only when a release is made (it is heavy)
@@ -46,6 +49,99 @@ PERMISSIONS_FIX = (
 )
 # At most this long for one rate-limit wait, so a run never hangs for an hour.
 MAX_RATE_LIMIT_WAIT = 120.0
+SUMS = "SHA256SUMS"
+
+# Whose notes a draft holds. A draft this action creates carries its notes followed by
+# this HTML comment (GitHub does not render it), which holds the sha256 of the notes
+# above it; publishing writes the notes without it. A draft's notes are the action's own
+# when they end with the marker and still hash to it: nobody has edited them since, so a
+# run may put its own notes in their place. Notes without the marker (a draft someone
+# made by hand, or made by another tool) or edited since (the hash differs) were written
+# by someone else, and are never published silently. Empty notes, and notes equal to
+# this run's, hold nothing that could be lost.
+DRAFT_MARKER = "<!-- tag-to-pypi-release draft: notes sha256:{} -->"
+_MARKED = re.compile(r"<!-- tag-to-pypi-release draft: notes sha256:([0-9a-f]{64}) -->\s*\Z")
+
+
+def _normal(text: str) -> str:
+    # A body edited in GitHub's web page comes back with CRLF line ends.
+    return text.replace("\r\n", "\n").rstrip()
+
+
+def _notes_sha256(text: str) -> str:
+    return hashlib.sha256(_normal(text).encode()).hexdigest()
+
+
+def draft_body(body: str) -> str:
+    """The notes of a draft this action creates: this run's notes and the marker."""
+    marker = DRAFT_MARKER.format("0" * 64)
+    text = _normal(body)[: BODY_LIMIT - len(marker) - 2].rstrip()
+    return f"{text}\n\n{DRAFT_MARKER.format(_notes_sha256(text))}"
+
+
+def notes_are_ours(found: str | None, body: str) -> bool:
+    """Whether a draft's notes may be replaced by ``body``, this run's (see DRAFT_MARKER)."""
+    text = _normal(found or "")
+    if not text or text == _normal(body):
+        return True
+    marked = _MARKED.search(text)
+    return marked is not None and _notes_sha256(text[: marked.start()]) == marked.group(1)
+
+
+def _of_file(name: str, files: Collection[str]) -> bool:
+    """An attestation of one of ``files`` (it may be carried from the index's
+    provenance, as it is, not compared)."""
+    return name.endswith(ATTESTATION) and name.removesuffix(ATTESTATION) in files
+
+
+REPLACE_OR_NEW_VERSION = (
+    "If it is wrong, delete it on GitHub and re-run (on a draft release, "
+    "{replace-draft=true} replaces it); a published immutable release cannot change: "
+    "release a new version instead."
+)
+
+
+def asset_differs(tag: str, name: str, theirs: str, ours: str) -> GitHubError:
+    return GitHubError(
+        "github-asset-differs",
+        f"Release {tag} already has an asset {name} with sha256 {theirs}, but the file this "
+        f"run attaches has sha256 {ours}; it is not replaced.",
+        "GitHub's asset is not the file this release publishes. " + REPLACE_OR_NEW_VERSION,
+    )
+
+
+def attestation_present(tag: str, name: str) -> GitHubError:
+    return GitHubError(
+        "github-attestation-present",
+        f"Release {tag} already has an asset {name}, but this run uploads "
+        f"{name.removesuffix(ATTESTATION)} and signs a new attestation for it, which "
+        "cannot be the same; it is not replaced.",
+        "That asset is not the attestation of this run's upload. " + REPLACE_OR_NEW_VERSION,
+    )
+
+
+def release_immutable(tag: str, missing: Sequence[str]) -> GitHubError:
+    return GitHubError(
+        "github-release-immutable",
+        f"Release {tag} is published and immutable, and lacks: {', '.join(missing)}.",
+        "An immutable release takes no assets once it is published. Release a new version "
+        "(a new tag); or, to publish this version to the index without its GitHub Release, "
+        "set {github-release=false}.",
+    )
+
+
+def draft_foreign(tag: str, url: str, assets: Sequence[str], notes: bool) -> GitHubError:
+    held = []
+    if assets:
+        held.append(f"assets this run does not make ({', '.join(assets)})")
+    if notes:
+        held.append("release notes this run did not write")
+    return GitHubError(
+        "github-draft-foreign",
+        f"The draft release for {tag} holds {' and '.join(held)}; it is not published with them.",
+        f"Review the draft ({url}): delete it, or what this run does not make, and re-run; "
+        "or set {replace-draft=true} to replace its assets and notes with this run's.",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,6 +287,11 @@ def preflight(
     workdir: Path,
     notes_file: Path | None,
     root: Path,
+    files: Sequence[tuple[str, str]],
+    signs: Collection[str] = (),
+    replace_draft: bool = False,
+    session: requests.Session,
+    token: str,
 ) -> ReleasePlan:
     """Every check that can be made on GitHub before an upload; creates nothing.
 
@@ -198,6 +299,12 @@ def preflight(
     ``started_for``: GITHUB_SHA, when the tag is the one whose push (or release) started
     the run, so that GITHUB_SHA is the commit the tag named then; "" otherwise (a tag
     given as an input, where GITHUB_SHA is the head of some branch).
+    ``files``: each distribution's name and the sha256 of the file the release will
+    carry: the index's (``Step.expected_sha256``), which is this run's build unless the
+    index has other bytes under that name.
+    ``signs``: the distributions this run will upload with a new attestation.
+    ``replace_draft``: a leftover draft's assets and notes that this run did not make
+    are replaced when it publishes, instead of refused now.
     """
     if not repository:
         raise InputError(
@@ -239,6 +346,17 @@ def preflight(
     with api_errors(f"listing the releases of {repository}", repository):
         releases = _list_releases(repo)
     existing = _pick(_releases_for(releases, tag))
+    if existing is not None:
+        check_existing(
+            existing,
+            files,
+            signs,
+            body,
+            replace_draft=replace_draft,
+            repository=repository,
+            session=session,
+            token=token,
+        )
     highest = _highest_released(releases, tag_prefix)
     ceiling = max((v for v in (previous, highest) if v is not None), default=None)
     return ReleasePlan(
@@ -249,7 +367,64 @@ def preflight(
         prerelease=version.is_prerelease,
         make_latest=not version.is_prerelease and (ceiling is None or version >= ceiling),
         existing="" if existing is None else ("draft" if existing.draft else "published"),
+        replace_draft=replace_draft,
     )
+
+
+def check_existing(
+    release: GitRelease,
+    files: Sequence[tuple[str, str]],
+    signs: Collection[str],
+    body: str,
+    *,
+    replace_draft: bool,
+    repository: str,
+    session: requests.Session,
+    token: str,
+) -> None:
+    """Refuse now what publish() would refuse about the release already there for the
+    tag, before anything is uploaded: publish() checks the same again with the files
+    it attaches (its checks are the last word; these see the same state the same way).
+
+    - An asset of a name this run attaches (a distribution, SHA256SUMS) with another
+      digest is never replaced, nor an attestation of a file this run signs anew
+      (a new signature cannot equal it): unless the release is a draft and
+      ``replace_draft``.
+    - A published immutable release takes no asset: it must have every distribution
+      and SHA256SUMS already. Attestations it lacks are left out, not refused: each is
+      on the index too, as the file's provenance.
+    - A draft holding assets this run does not make, or notes it did not write
+      (``notes_are_ours``), is not published with them: unless ``replace_draft``.
+      An attestation of one of this run's files counts as the run's own: it may be
+      carried from the index's provenance as it is.
+    """
+    tag = release.tag_name
+    if release.draft and replace_draft:
+        return  # everything on it that is not this run's is replaced when it publishes
+    wanted = dict(files)
+    wanted[SUMS] = hashlib.sha256(sha256sums(list(files)).encode()).hexdigest()
+    with api_errors(f"listing the assets of release {tag}", repository):
+        present = {a.name: a for a in release.get_assets()}
+    for name, sha256 in wanted.items():
+        there = present.get(name)
+        if there is None:
+            continue
+        with api_errors(f"reading asset {name}", repository):
+            theirs = _asset_sha256(there, session, token)
+        if theirs != sha256:
+            raise asset_differs(tag, name, theirs, sha256)
+    for file in signs:
+        if file + ATTESTATION in present:
+            raise attestation_present(tag, file + ATTESTATION)
+    if not release.draft:
+        missing = [name for name in wanted if name not in present]
+        if missing and release.raw_data.get("immutable"):
+            raise release_immutable(tag, missing)
+        return
+    foreign = [n for n in present if n not in wanted and not _of_file(n, dict(files))]
+    notes = not notes_are_ours(release.body, body)
+    if foreign or notes:
+        raise draft_foreign(tag, release.html_url, sorted(foreign), notes)
 
 
 def _check_tag_target(tag: str, target: str, built: str, started_for: str) -> None:
@@ -279,16 +454,22 @@ def _check_tag_target(tag: str, target: str, built: str, started_for: str) -> No
 
 
 def _asset_sha256(gh_asset: GitReleaseAsset, session: requests.Session, token: str) -> str:
+    """The asset's sha256: GitHub's ``digest`` ("sha256:<hex>")."""
     digest = gh_asset.raw_data.get("digest") or ""
     if digest.startswith("sha256:"):
         return str(digest.removeprefix("sha256:"))
-    # Older servers give no digest: download the asset and hash it.
-    response = session.get(
+    # Older servers (GitHub Enterprise Server) give no digest: download the asset and
+    # hash it as it comes, in bounded memory (a wheel may be hundreds of MiB).
+    with session.get(
         gh_asset.url,
         headers={"Accept": "application/octet-stream", "Authorization": f"Bearer {token}"},
-    )
-    response.raise_for_status()
-    return hashlib.sha256(response.content).hexdigest()  # small: dists and SHA256SUMS
+        stream=True,
+    ) as response:
+        response.raise_for_status()
+        sha = hashlib.sha256()
+        for chunk in response.iter_content(1 << 16):
+            sha.update(chunk)
+    return sha.hexdigest()
 
 
 def _retry_post(
@@ -322,7 +503,8 @@ def publish(
     session: requests.Session,
     result: ReleaseResult,
 ) -> None:
-    """Create or finish the release; attach what is missing; never replace an asset."""
+    """Create or finish the release; attach what is missing; never replace an asset,
+    except on a draft with ``plan.replace_draft``. Refuses what check_existing() does."""
     name = plan.repository
     with api_errors(f"reading {name}", name):
         repo = gh.get_repo(name)
@@ -335,7 +517,7 @@ def publish(
             lambda: repo.create_git_release(
                 tag=plan.tag,
                 name=plan.tag,
-                message=plan.body,
+                message=draft_body(plan.body),
                 draft=True,
                 prerelease=plan.prerelease,
                 make_latest="false",
@@ -346,42 +528,54 @@ def publish(
 
     with api_errors(f"listing the assets of release {plan.tag}", name):
         present = {a.name: a for a in release.get_assets()}
-    immutable = bool(release.raw_data.get("immutable")) and not release.draft
+    replace = release.draft and plan.replace_draft
+    ours = {a.name for a in assets}
+    dists = {a.name for a in assets if a.name != SUMS and not a.name.endswith(ATTESTATION)}
+    # Not this run's: on a draft, refused, or with replace-draft deleted (see
+    # check_existing); an attestation of one of its files counts as its own unless replaced.
+    stale = [n for n in present if n not in ours and (replace or not _of_file(n, dists))]
     missing = []
     for asset in assets:
         there = present.get(asset.name)
         if there is None:
             missing.append(asset)
             continue
-        if asset.kept:
+        if asset.kept and not replace:
             continue
         with api_errors(f"reading asset {asset.name}", name):
-            same = _asset_sha256(there, session, token) == asset.sha256
-        if not same:
-            raise GitHubError(
-                "github-asset-differs",
-                f"Release {plan.tag} already has an asset {asset.name} with other "
-                "content; it is not replaced.",
-                "Delete that asset on GitHub if it is wrong, then re-run; or leave it, "
-                "if it is the file that was published.",
-            )
-    if missing and immutable:
-        raise GitHubError(
-            "github-release-immutable",
-            f"Release {plan.tag} is published and immutable, and lacks: "
-            + ", ".join(a.name for a in missing)
-            + ".",
-            "Immutable releases take assets only while they are drafts. The index upload "
-            "is done; attach the files some other way or release a new version.",
-        )
+            theirs = _asset_sha256(there, session, token)
+        if theirs == asset.sha256:
+            continue
+        if replace:  # a kept attestation too: the draft's copy is not known to be it
+            stale.append(asset.name)
+            missing.append(asset)
+        elif asset.name.endswith(ATTESTATION):
+            raise attestation_present(plan.tag, asset.name)
+        else:
+            raise asset_differs(plan.tag, asset.name, theirs, asset.sha256)
+    if release.draft and not replace:
+        notes = not notes_are_ours(release.body, plan.body)
+        if stale or notes:
+            raise draft_foreign(plan.tag, release.html_url, sorted(stale), notes)
+    if not release.draft and release.raw_data.get("immutable"):
+        # Attestations it lacks are left out: each is on the index as provenance.
+        missing = [a for a in missing if not a.name.endswith(ATTESTATION)]
+        if missing:
+            raise release_immutable(plan.tag, [a.name for a in missing])
+    if replace:
+        for stale_name in stale:
+            with api_errors(f"deleting asset {stale_name} of draft release {plan.tag}", name):
+                present[stale_name].delete_asset()
     for asset in missing:
         _attach(release, asset, plan.tag, name)
 
     if release.draft:
         with api_errors(f"publishing release {plan.tag}", name):
             release = release.update_release(
-                name=release.name or plan.tag,
-                message=release.body or plan.body,
+                name=plan.tag if replace else release.name or plan.tag,
+                # This run's notes: a draft's own were this action's (its marker goes),
+                # or are replaced with replace-draft.
+                message=plan.body,
                 draft=False,
                 prerelease=plan.prerelease,
                 make_latest="true" if plan.make_latest else "false",

@@ -129,6 +129,27 @@ INPUTS: tuple[Input, ...] = (
         kind="bool",
     ),
     Input(
+        "test-install",
+        "Before uploading, install each wheel this runner can install (with its "
+        "dependencies, from the public index) in a fresh environment, import its modules "
+        "and resolve its scripts; an sdist given alone is built into a wheel and tried.",
+        default="true",
+        kind="bool",
+    ),
+    Input(
+        "test-command",
+        "A command run in the install trial's environment after the imports (no shell; "
+        "{project} stands for the project folder), e.g. 'python -m unittest discover -s "
+        "{project}/tests'.",
+        metavar="COMMAND",
+    ),
+    Input(
+        "test-timeout",
+        "Seconds the whole install trial may take.",
+        default="300",
+        metavar="SECONDS",
+    ),
+    Input(
         "skip-existing",
         "Skip a file whose name the index already has, even when its content differs "
         "(for builds that cannot be reproduced).",
@@ -197,6 +218,13 @@ INPUTS: tuple[Input, ...] = (
         "A file, relative to working-directory, whose text becomes the release notes. "
         "Default: the changelog's section for the version, else GitHub's generated notes.",
         metavar="FILE",
+    ),
+    Input(
+        "replace-draft",
+        "Replace what a draft release already there for the tag holds that this run did "
+        "not make (assets, notes written by hand) with this run's, instead of refusing it.",
+        default="false",
+        kind="bool",
     ),
 )
 

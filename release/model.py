@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
 from .dists import Dist
+
+if TYPE_CHECKING:
+    from .trial import TrialReport
 
 
 class Action(enum.Enum):
@@ -60,6 +64,8 @@ class Plan:
     # specifications' rules, and PyPI's own policy too when ``pypi_policy``.
     rules_checked: int = 0
     pypi_policy: bool = False
+    # What the install trial tried (trial.py); None when it was off or had nothing to try.
+    trial: TrialReport | None = None
 
 
 @dataclasses.dataclass

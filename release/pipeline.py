@@ -29,6 +29,7 @@ from .dists import Dist, find_files, read_dists, sha256_of
 from .errors import DistributionError, InputError, PackageIndexError
 from .gha import Console
 from .gitrepo import Checkout, inspect
+from .inputs import render
 from .model import Action, Plan, ReleasePlan, Result, Step
 from .paths import confine
 from .proc import Cancel
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
     from . import attest, github
     from .credentials import CredentialSource
+    from .trial import TrialReport
 
 
 @dataclasses.dataclass
@@ -126,7 +128,17 @@ def plan(ctx: Context) -> Plan:
         session=ctx.session,
         console=ctx.console,
     )
-    release = github_preflight(ctx, version, verdict, root, checkout) if s.github_release else None
+    # The install trial runs while GitHub is asked what it has; its log waits for the
+    # preflight's, so that the two groups do not interleave.
+    with ctx.console.deferred() as held:
+        tried, release = alongside(
+            lambda cancel: try_install(ctx, steps, held, cancel),
+            lambda: (
+                github_preflight(ctx, version, verdict, root, checkout, steps)
+                if s.github_release
+                else None
+            ),
+        )
     return Plan(
         project=name,
         version=version,
@@ -138,6 +150,40 @@ def plan(ctx: Context) -> Plan:
         release=release,
         rules_checked=checked,
         pypi_policy=s.pypi_policy,
+        trial=tried,
+    )
+
+
+def try_install(
+    ctx: Context, steps: list[Step], console: Console, cancel: Cancel
+) -> TrialReport | None:
+    """The files to upload, installed and imported in a clean environment (trial.py);
+    None when test-install is off or nothing is to be uploaded (a published file can
+    no longer be mended)."""
+    s = ctx.settings
+    if not s.inputs.get("test_install", True):
+        console.notice(
+            render(
+                "The install trial is off ({test-install=false}): the files were not "
+                "installed and imported before the upload.",
+                s.front,
+            ),
+            title="No install trial",
+        )
+        return None
+    dists = [step.dist for step in steps if step.action is Action.UPLOAD]
+    if not dists:
+        return None
+    from .trial import trial
+
+    return trial(
+        dists,
+        project_dir=s.working_directory,
+        env=s.child_env,
+        console=console,
+        cancel=cancel,
+        timeout=s.test_timeout,
+        test_command=str(s.inputs.get("test_command", "")) or None,
     )
 
 
@@ -259,11 +305,13 @@ def pretend(ctx: Context, checkout: Checkout, name: str | None, version: Version
     version comes from the tag on the commit built."""
     if not ctx.settings.dry_run or checkout.root is None or checkout.tag_commit:
         return {}
+    found = {}
     if name:
         key = canonicalize_name(name).replace("-", "_").upper()
-        found = {f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{key}": str(version)}
-    else:  # setup.py alone: the name is the build's to tell
-        found = {"SETUPTOOLS_SCM_PRETEND_VERSION": str(version)}
+        found[f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{key}"] = str(version)
+    # hatch-vcs asks setuptools-scm without the project's name, so only the unscoped
+    # variable reaches it (a setup.py alone has no name before the build either).
+    found["SETUPTOOLS_SCM_PRETEND_VERSION"] = str(version)
     found["PDM_BUILD_SCM_VERSION"] = str(version)
     ctx.console.line(
         f"The build is told version {version} for a VCS-versioned project "
@@ -361,7 +409,7 @@ def verify_dists(ctx: Context, dists: list[Dist], name: str, version: Version) -
 
 
 def github_preflight(
-    ctx: Context, version: Version, verdict: Gate, root: Path, checkout: Checkout
+    ctx: Context, version: Version, verdict: Gate, root: Path, checkout: Checkout, steps: list[Step]
 ) -> ReleasePlan:
     from . import github
 
@@ -382,6 +430,15 @@ def github_preflight(
             workdir=s.working_directory,
             notes_file=s.release_notes,
             root=root,
+            # What the release will carry (see github_release): each file as the index
+            # will serve it, and a new attestation for each file this run uploads.
+            files=[(step.dist.filename, step.expected_sha256) for step in steps],
+            signs=[step.dist.filename for step in steps if step.action is Action.UPLOAD]
+            if s.attestations and s.trusted_publishing
+            else [],
+            replace_draft=bool(s.inputs["replace_draft"]),
+            session=ctx.session,
+            token=s.github_token,
         )
 
 

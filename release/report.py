@@ -22,16 +22,25 @@ STATUS = {
 # The terminal summary keeps to this many columns.
 TEXT_WIDTH = 100
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
+# Every character Markdown (or a browser) may take for a line's end.
+LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
+def fold(text: str) -> str:
+    """Outside text on one line: a line break in a file name or a tag would start a
+    heading, a list or a table row of its own in the summary."""
+    return LINE_BREAKS.sub(" ", text)
 
 
 def md(text: str) -> str:
-    """Outside text (file names, reasons) as inert Markdown: no links, no HTML."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    """Outside text (file names, reasons) as inert Markdown on one line: no links, no
+    HTML."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(fold(text), quote=False))
 
 
 def code(text: str) -> str:
     """Inline code that outside text cannot break out of."""
-    return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
+    return "<code>" + html.escape(fold(text)).replace("|", "&#124;") + "</code>"
 
 
 def _status(step: Step, result: Result, dry_run: bool) -> str:
@@ -127,6 +136,15 @@ def summary_markdown(result: Result, settings: Settings) -> str:
         attestation = f" {result.attestations.get(name, '')} |" if attested else ""
         lines.append(f"| {code(name)} | {size} |{digest} {status} |{attestation}")
     lines.append("")
+    trial = result.plan.trial if result.plan else None
+    if trial is not None:
+        lines.append(
+            f"**Install trial**: {md(trial.python)}, dependencies from {md(trial.index)}, "
+            f"{trial.seconds:.1f} s"
+        )
+        lines += ["", "| File | Result | Tried |", "|---|---|---|"]
+        lines += [f"| {code(f)} | {md(r)} | {md(w)} |" for f, r, w in trial.rows()]
+        lines.append("")
     if result.error is not None and result.uploaded:
         lines.append(
             "Uploaded before the failure: "
@@ -161,6 +179,12 @@ def summary_text(result: Result, settings: Settings) -> str:
     else:
         for f, d in zip(files, details, strict=True):
             out += [f"  {f[0]}", f"    {d.lstrip()}"]
+    trial = result.plan.trial if result.plan else None
+    if trial is not None:
+        out += ["", f"Install trial ({trial.python}, {trial.seconds:.1f} s):"]
+        for line in trial.lines():
+            wrapped = textwrap.wrap(line, TEXT_WIDTH - 4, break_long_words=False)
+            out += [f"  {wrapped[0]}", *(f"    {more}" for more in wrapped[1:])]
     return "\n".join(out)
 
 

@@ -171,6 +171,22 @@ class Settings:
         """max-file-size in bytes; None: the index's default."""
         return parse_size(str(self.inputs.get("max_file_size", "")))
 
+    @property
+    def test_timeout(self) -> float:
+        """test-timeout in seconds: a positive number."""
+        raw = str(self.inputs.get("test_timeout", "300")).strip()
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = 0.0
+        if not 0 < seconds < float("inf"):
+            raise InputError(
+                "test-timeout-invalid",
+                f"{{test-timeout}} '{raw}' is not a number of seconds.",
+                "Give the seconds the install trial may take, e.g. {test-timeout=600}.",
+            )
+        return seconds
+
     @classmethod
     def from_action_env(cls, env: Mapping[str, str]) -> Settings:
         """Read the inputs the runner passes to a Docker action."""
@@ -241,6 +257,11 @@ class Settings:
     def validate(self) -> None:
         """What can be known wrong without I/O fails now, before any build."""
         self.max_file_size  # noqa: B018 - reading validates
+        self.test_timeout  # noqa: B018
+        if command := str(self.inputs.get("test_command", "")):
+            from .trial import parse_command
+
+            parse_command(command)
         if self.github_release and not self.github_token:
             raise InputError(
                 "github-token-missing",

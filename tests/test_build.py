@@ -137,17 +137,21 @@ def test_the_wheel_is_built_at_the_same_path_on_every_run(
 ) -> None:
     """Two builds of one tag give the same wheel, though the wheel embeds the folder it
     was built in: a re-run of a compiled project matches the files it uploaded."""
+    # A version of its own: a build of the same project and version in another test at
+    # the same time would hold the folder, and this one would rightly build elsewhere.
     project = in_tree_backend(make_project("flit"), WHEEL_RECORDS_ITS_FOLDER)
+    project.set_version("8.8.8")
+    project.commit("a version no other test builds")
     built(project, tmp_path / "one", uv_cache)
     built(project, tmp_path / "two", uv_cache)
     (one,) = (tmp_path / "one").glob("*.whl")
     (two,) = (tmp_path / "two").glob("*.whl")
     assert one.read_bytes() == two.read_bytes()
-    where = Path(tempfile.gettempdir()) / f"pypi-release-{os.getuid()}" / "flit_sample-1.0.0"
+    where = Path(tempfile.gettempdir()) / f"pypi-release-{os.getuid()}" / "flit_sample-8.8.8"
     with zipfile.ZipFile(one) as zf:
         assert (
             zf.read("flit_sample/_where.py").decode()
-            == f"WHERE = {str(where / 'flit_sample-1.0.0')!r}\n"
+            == f"WHERE = {str(where / 'flit_sample-8.8.8')!r}\n"
         )
     assert not where.exists()  # removed after the build
 
@@ -160,13 +164,15 @@ def test_a_second_build_at_the_same_time_builds_elsewhere(
     import fcntl
 
     project = in_tree_backend(make_project("flit"), WHEEL_RECORDS_ITS_FOLDER)
+    project.set_version("7.7.7")
+    project.commit("a version no other test builds")
     base = Path(tempfile.gettempdir()) / f"pypi-release-{os.getuid()}"
     base.mkdir(mode=0o700, exist_ok=True)
-    with open(base / "flit_sample-1.0.0.lock", "w") as held:
+    with open(base / "flit_sample-7.7.7.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         log = built(project, tmp_path / "out", uv_cache)
     assert (
-        f"The wheel is built in a random folder ({base / 'flit_sample-1.0.0'} is in use by "
+        f"The wheel is built in a random folder ({base / 'flit_sample-7.7.7'} is in use by "
         "another build): compiled files may embed its path and differ from another run's."
     ) in log
     (wheel,) = (tmp_path / "out").glob("*.whl")

@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import GITHUB_TOKEN, Index
+from github import GithubException
+from packaging.version import Version
 from support.fake_github import FakeGitHub
 from support.output import the_error
 
+from release import github as gh
 from release.dists import sha256_of
+from release.errors import GitHubError
+from release.http import make_session
+from release.model import ReleasePlan, ReleaseResult
+from release.notes import BODY_LIMIT
 
 REPO = "octo-org/sample"
 CHANGELOG = """# Changelog
@@ -101,7 +110,10 @@ def test_backport_is_not_latest(make_project, pypiserver, github, action) -> Non
 
 
 def test_existing_draft_is_reused(make_project, pypiserver, github, action) -> None:
-    draft = github.add_release(REPO, "v1.0.0", draft=True, body="Notes a maintainer wrote.")
+    """A draft with no notes (as GitHub's "Draft a new release" page leaves it) holds
+    nothing of anyone's: it is finished with this run's notes. (A draft holding what
+    this run did not make: tests/test_github_preflight_e2e.py.)"""
+    draft = github.add_release(REPO, "v1.0.0", draft=True, body="")
     project = make_project("flit")
     tag = project.release("1.0.0")
     run = action(project, tag, pypiserver, github)
@@ -109,7 +121,7 @@ def test_existing_draft_is_reused(make_project, pypiserver, github, action) -> N
     release = github.release_for(REPO, tag)
     assert release["id"] == draft["id"]
     assert release["draft"] is False
-    assert release["body"] == "Notes a maintainer wrote."
+    assert release["body"] == "## What's Changed\n* Generated notes for v1.0.0"
     assert len(github.assets_of(REPO, draft["id"])) == 3
 
 
@@ -163,27 +175,6 @@ def test_rerun_finishes_a_half_made_release(make_project, pypiserver, github, ac
     assert [p.rsplit("/", 1)[-1] for m, p in github.writes()[before:]] == ["generate-notes"]
 
 
-@pytest.mark.parametrize("digests", [True, False])
-def test_different_asset_is_not_replaced(
-    make_project, pypiserver, github, action, digests: bool
-) -> None:
-    github.digests = digests  # without digests, the asset is downloaded and hashed
-    draft = github.add_release(REPO, "v1.0.0", draft=True)
-    github.add_asset(REPO, draft["id"], "flit_sample-1.0.0.tar.gz", b"something else")
-    project = make_project("flit")
-    tag = project.release("1.0.0")
-    run = action(project, tag, pypiserver, github)
-    assert run.code == 1
-    assert the_error(run.out) == (
-        "GitHub release failed",
-        "Release v1.0.0 already has an asset flit_sample-1.0.0.tar.gz with other content; "
-        "it is not replaced.",
-        "Delete that asset on GitHub if it is wrong, then re-run; or leave it, if it is the "
-        "file that was published.",
-    )
-    assert github.assets_of(REPO, draft["id"])["flit_sample-1.0.0.tar.gz"] == b"something else"
-
-
 def test_immutable_releases(make_project, pypiserver, github, action) -> None:
     github.repos[REPO].immutable = True
     project = make_project("flit")
@@ -193,21 +184,6 @@ def test_immutable_releases(make_project, pypiserver, github, action) -> None:
     release = github.release_for(REPO, tag)
     assert release["immutable"] is True
     assert len(github.assets_of(REPO, release["id"])) == 3
-
-
-def test_published_immutable_release_missing_assets(
-    make_project, pypiserver, github, action
-) -> None:
-    github.repos[REPO].immutable = True
-    github.add_release(REPO, "v1.0.0")
-    project = make_project("flit")
-    tag = project.release("1.0.0")
-    run = action(project, tag, pypiserver, github)
-    assert run.code == 1
-    assert the_error(run.out)[1] == (
-        "Release v1.0.0 is published and immutable, and lacks: "
-        "flit_sample-1.0.0-py3-none-any.whl, flit_sample-1.0.0.tar.gz, SHA256SUMS."
-    )
 
 
 # --- the preflight: nothing is uploaded when GitHub would refuse ------------------------
@@ -506,7 +482,7 @@ def test_release_notes_file(make_project, pypiserver, github, action) -> None:
 
 
 def test_dry_run_names_an_existing_draft(make_project, pypiserver, github, action) -> None:
-    github.add_release(REPO, "v1.0.0", draft=True, body="Drafted.")
+    github.add_release(REPO, "v1.0.0", draft=True, body="")
     project = make_project("flit")
     tag = project.release("1.0.0")
     run = action(project, tag, pypiserver, github, dry_run="true")
@@ -568,3 +544,232 @@ def test_rerun_attaches_the_bytes_the_index_serves(
     assert assets["SHA256SUMS"].decode() == "".join(
         f"{sha}  {name}\n" for name, sha in sorted(served.items())
     )
+
+
+# --- preflight() and publish() driven directly ------------------------------------------
+# The whole-run cases are in tests/test_github_preflight_e2e.py; these reach what a run
+# with an API token cannot (attestations), and a release that changes between the plan
+# and the publish.
+
+TAG = "v1.0.0"
+COMMIT = "c" * 40
+WHEEL = "sample-1.0.0-py3-none-any.whl"
+ATTESTATION = WHEEL + ".publish.attestation"
+GENERATED = "## What's Changed\n* Generated notes for v1.0.0"  # the fake's, for TAG
+
+
+def wheel(tmp_path: Path) -> gh.Asset:
+    path = tmp_path / WHEEL
+    path.write_bytes(b"the wheel")
+    return gh.Asset(WHEEL, sha256_of(path), path)
+
+
+def preflight(
+    github: FakeGitHub,
+    tmp_path: Path,
+    files: Sequence[gh.Asset],
+    *,
+    signs: Collection[str] = (),
+    replace_draft: bool = False,
+) -> ReleasePlan:
+    github.repos[REPO].tags[TAG] = COMMIT
+    with make_session() as session:
+        return gh.preflight(
+            gh.client(GITHUB_TOKEN, github.api, 0),
+            repository=REPO,
+            tag=TAG,
+            tag_prefix="",
+            built=COMMIT,
+            started_for="",
+            version=Version("1.0.0"),
+            previous=None,
+            workdir=tmp_path,  # no changelog: GitHub's generated notes
+            notes_file=None,
+            root=tmp_path,
+            files=[(f.name, f.sha256) for f in files],
+            signs=signs,
+            replace_draft=replace_draft,
+            session=session,
+            token=GITHUB_TOKEN,
+        )
+
+
+def publish(
+    github: FakeGitHub, plan: ReleasePlan, files: Sequence[gh.Asset], extra: Sequence[gh.Asset]
+) -> None:
+    with make_session() as session, gh.assets_for(files, extra) as assets:
+        gh.publish(
+            gh.client(GITHUB_TOKEN, github.api, 0),
+            plan,
+            assets,
+            token=GITHUB_TOKEN,
+            session=session,
+            result=ReleaseResult(),
+        )
+
+
+def sums_of(*files: gh.Asset) -> bytes:
+    return "".join(f"{f.sha256}  {f.name}\n" for f in sorted(files, key=lambda f: f.name)).encode()
+
+
+MARKER = "<!-- tag-to-pypi-release draft: notes sha256:{} -->"
+
+
+@pytest.mark.parametrize(
+    ("found", "ours"),
+    [
+        (None, True),
+        ("", True),
+        ("  \n", True),
+        (GENERATED + "\n", True),  # the notes this run writes
+        (gh.draft_body("Notes of an earlier run."), True),
+        (gh.draft_body("Line one.\nLine two.").replace("\n", "\r\n"), True),  # web page
+        ("Notes a maintainer wrote.", False),
+        (gh.draft_body("Notes of an earlier run.").replace("earlier", "edited"), False),
+        ("By hand.\n\n" + MARKER.format("0" * 64), False),  # a marker copied elsewhere
+        (gh.draft_body("Ours.") + "\nAdded below the marker.", False),
+    ],
+)
+def test_whose_notes(found: str | None, ours: bool) -> None:
+    assert gh.notes_are_ours(found, GENERATED) is ours
+
+
+def test_draft_notes_fit_githubs_limit() -> None:
+    body = gh.draft_body("x" * BODY_LIMIT)
+    assert len(body) <= BODY_LIMIT
+    assert body.endswith(MARKER.format(hashlib.sha256(body.split("\n\n")[0].encode()).hexdigest()))
+    assert gh.notes_are_ours(body, "other notes")
+
+
+def test_attestation_of_an_upload_already_there(github: FakeGitHub, tmp_path: Path) -> None:
+    """The release has an attestation of a file this run uploads and signs anew: the
+    new signature cannot equal it. Without signing (an API token), it is left as it is."""
+    dist = wheel(tmp_path)
+    release = github.add_release(REPO, TAG, body="Published.")
+    github.add_asset(REPO, release["id"], WHEEL, b"the wheel")
+    github.add_asset(REPO, release["id"], ATTESTATION, b"{}")
+    with pytest.raises(GitHubError) as caught:
+        preflight(github, tmp_path, [dist], signs=[WHEEL])
+    assert (caught.value.code, caught.value.message, caught.value.hint) == (
+        "github-attestation-present",
+        f"Release {TAG} already has an asset {ATTESTATION}, but this run uploads {WHEEL} "
+        "and signs a new attestation for it, which cannot be the same; it is not replaced.",
+        "That asset is not the attestation of this run's upload. If it is wrong, delete it "
+        "on GitHub and re-run (on a draft release, {replace-draft=true} replaces it); a "
+        "published immutable release cannot change: release a new version instead.",
+    )
+    plan = preflight(github, tmp_path, [dist])
+    assert plan.existing == "published"
+    # publish() refuses the same, had the attestation appeared after the plan.
+    signed = tmp_path / ATTESTATION
+    signed.write_text('{"new": true}')
+    with pytest.raises(GitHubError) as caught:
+        publish(github, plan, [dist], [gh.Asset(ATTESTATION, sha256_of(signed), signed)])
+    assert caught.value.code == "github-attestation-present"
+    assert github.writes() == [("POST", f"/api/v3/repos/{REPO}/releases/generate-notes")] * 2
+
+
+def test_attestation_on_a_draft_is_the_runs_own(github: FakeGitHub, tmp_path: Path) -> None:
+    """An attestation of one of this run's files on a draft is not foreign: a run
+    carries the index's provenance as it is (``kept``), without comparing."""
+    dist = wheel(tmp_path)
+    draft = github.add_release(REPO, TAG, draft=True, body=gh.draft_body(GENERATED))
+    github.add_asset(REPO, draft["id"], ATTESTATION, b"{}")
+    plan = preflight(github, tmp_path, [dist])
+    carried = tmp_path / "carried" / ATTESTATION
+    carried.parent.mkdir()
+    carried.write_text('{"carried": true}')
+    publish(github, plan, [dist], [gh.Asset(ATTESTATION, sha256_of(carried), carried, kept=True)])
+    release = github.release_for(REPO, TAG)
+    assert release["draft"] is False
+    assert release["body"] == GENERATED
+    assert github.assets_of(REPO, draft["id"]) == {
+        WHEEL: b"the wheel",
+        ATTESTATION: b"{}",
+        "SHA256SUMS": sums_of(dist),
+    }
+
+
+def test_publish_refuses_what_came_after_the_plan(github: FakeGitHub, tmp_path: Path) -> None:
+    """The preflight passed; then someone attached a file to the draft. publish()
+    checks again and does not publish it."""
+    dist = wheel(tmp_path)
+    draft = github.add_release(REPO, TAG, draft=True)
+    plan = preflight(github, tmp_path, [dist])
+    github.add_asset(REPO, draft["id"], "notes.pdf", b"%PDF")
+    with pytest.raises(GitHubError) as caught:
+        publish(github, plan, [dist], [])
+    assert (caught.value.code, caught.value.message) == (
+        "github-draft-foreign",
+        f"The draft release for {TAG} holds assets this run does not make (notes.pdf); it "
+        "is not published with them.",
+    )
+    assert github.release_for(REPO, TAG)["draft"] is True
+    assert [m for m, _ in github.writes()] == ["POST"]  # generate-notes only
+
+
+def test_replace_draft_replaces_a_carried_attestation(github: FakeGitHub, tmp_path: Path) -> None:
+    """With replace-draft, even an attestation a run would keep as it is is replaced
+    when the draft's copy is not the one this run carries; equal files stay."""
+    dist = wheel(tmp_path)
+    draft = github.add_release(REPO, TAG, draft=True, body="By hand.")
+    github.add_asset(REPO, draft["id"], WHEEL, b"the wheel")
+    github.add_asset(REPO, draft["id"], ATTESTATION, b"{}")
+    plan = preflight(github, tmp_path, [dist], replace_draft=True)
+    assert plan.replace_draft is True
+    carried = tmp_path / "carried" / ATTESTATION
+    carried.parent.mkdir()
+    carried.write_text('{"carried": true}')
+    publish(github, plan, [dist], [gh.Asset(ATTESTATION, sha256_of(carried), carried, kept=True)])
+    release = github.release_for(REPO, TAG)
+    assert (release["draft"], release["body"]) == (False, GENERATED)
+    assert github.assets_of(REPO, draft["id"]) == {
+        WHEEL: b"the wheel",
+        ATTESTATION: b'{"carried": true}',
+        "SHA256SUMS": sums_of(dist),
+    }
+
+
+def test_immutable_release_lacking_only_attestations(github: FakeGitHub, tmp_path: Path) -> None:
+    """An immutable release with every file and SHA256SUMS, but not the attestation a
+    re-run would carry: nothing to refuse (the index serves it as provenance), nothing
+    written."""
+    github.repos[REPO].immutable = True
+    dist = wheel(tmp_path)
+    release = github.add_release(REPO, TAG, body="Published.")
+    github.add_asset(REPO, release["id"], WHEEL, b"the wheel")
+    github.add_asset(REPO, release["id"], "SHA256SUMS", sums_of(dist))
+    plan = preflight(github, tmp_path, [dist])
+    carried = tmp_path / "carried" / ATTESTATION
+    carried.parent.mkdir()
+    carried.write_text("{}")
+    publish(github, plan, [dist], [gh.Asset(ATTESTATION, sha256_of(carried), carried, kept=True)])
+    assert [m for m, _ in github.writes()] == ["POST"]  # generate-notes only
+    assert sorted(github.assets_of(REPO, release["id"])) == ["SHA256SUMS", WHEEL]
+
+
+def test_the_fake_keeps_an_immutable_release(github: FakeGitHub, tmp_path: Path) -> None:
+    """The fake refuses what GitHub refuses on a published immutable release: adding,
+    deleting an asset, moving its tag, unpublishing; its title and notes may change."""
+    github.repos[REPO].immutable = True
+    release = github.add_release(REPO, TAG)
+    github.add_asset(REPO, release["id"], WHEEL, b"the wheel")
+    there = gh.client(GITHUB_TOKEN, github.api, 0).get_repo(REPO).get_release(release["id"])
+    assert there.immutable is True
+    assert there.get_assets()[0].digest == "sha256:" + hashlib.sha256(b"the wheel").hexdigest()
+    (tmp_path / "more").write_bytes(b"more")
+    for attempt in (
+        lambda: there.upload_asset(str(tmp_path / "more"), content_type="application/octet-stream"),
+        lambda: there.get_assets()[0].delete_asset(),
+        lambda: there.update_release(name=TAG, message="x", tag_name="v9"),
+        lambda: there.update_release(name=TAG, message="x", draft=True),
+    ):
+        with pytest.raises(GithubException) as caught:
+            attempt()
+        assert caught.value.status == 422
+    there.update_release(name="Renamed", message="New notes.")
+    assert (github.release_for(REPO, TAG)["name"], github.release_for(REPO, TAG)["body"]) == (
+        "Renamed",
+        "New notes.",
+    )
+    assert github.assets_of(REPO, release["id"]) == {WHEEL: b"the wheel"}

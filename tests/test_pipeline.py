@@ -95,8 +95,8 @@ def test_a_dry_run_of_a_tag_not_made_yet_builds_its_version(
     assert run.code == 0, run.out + run.err
     assert (
         "The build is told version 3.2.0 for a VCS-versioned project "
-        "(SETUPTOOLS_SCM_PRETEND_VERSION_FOR_SCM_SAMPLE, PDM_BUILD_SCM_VERSION): this dry "
-        "run checks HEAD as if tagged v3.2.0.\n"
+        "(SETUPTOOLS_SCM_PRETEND_VERSION_FOR_SCM_SAMPLE, SETUPTOOLS_SCM_PRETEND_VERSION, "
+        "PDM_BUILD_SCM_VERSION): this dry run checks HEAD as if tagged v3.2.0.\n"
     ) in run.out
     assert sorted(p.name for p in (project.path / "dist").iterdir()) == [
         "scm_sample-3.2.0-py3-none-any.whl",

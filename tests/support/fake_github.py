@@ -102,6 +102,9 @@ class Repo:
     releases: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     assets: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     contents: dict[int, bytes] = dataclasses.field(default_factory=dict)
+    # GitHub's "immutable releases" setting: a release published while it is on is
+    # immutable; its assets and tag can no longer change (uploads, deletions, a tag or
+    # draft change are refused), only its title and notes. Each asset has a ``digest``.
     immutable: bool = False
 
 
@@ -212,9 +215,13 @@ class FakeGitHub:
         )
         return rel
 
-    def add_asset(self, full_name: str, release_id: int, name: str, content: bytes) -> None:
+    def add_asset(
+        self, full_name: str, release_id: int, name: str, content: bytes
+    ) -> dict[str, Any]:
+        """An asset, as if attached while the release was a draft (so an immutable
+        release set up here can have its assets)."""
         repo = self.repos[full_name]
-        self._asset(repo, release_id, name, content)
+        return self._asset(repo, release_id, name, content)
 
     def writes(self) -> list[tuple[str, str]]:
         return [(m, p) for m, p in self.log if m != "GET"]
@@ -410,6 +417,10 @@ class FakeGitHub:
         repo, data = call.repo, call.data
         rel = repo.releases[int(release_id)]
         was_draft = rel["draft"]
+        # A published immutable release: "Only release title and notes can be modified."
+        locked = {"tag_name": rel["tag_name"], "draft": False}
+        if rel.get("immutable") and any(k in data and data[k] != v for k, v in locked.items()):
+            return _refused("Cannot modify the tag or draft state of an immutable release.")
         for key in ("tag_name", "name", "body", "draft", "prerelease", "make_latest"):
             if key in data:
                 rel[key] = data[key]
@@ -438,14 +449,7 @@ class FakeGitHub:
         repo = call.repo
         rel = repo.releases[int(release_id)]
         if rel.get("immutable"):
-            return (
-                422,
-                {},
-                {
-                    "message": "Cannot upload assets to an immutable release.",
-                    "documentation_url": "https://docs.github.com/rest",
-                },
-            )
+            return _refused("Cannot upload assets to an immutable release.")
         name = call.query["name"]
         if any(a["name"] == name and a["release_id"] == rel["id"] for a in repo.assets.values()):
             return (
@@ -469,7 +473,11 @@ class FakeGitHub:
         return 200, {}, self._asset_json(repo, asset)
 
     def delete_asset(self, call: Call, asset_id: str) -> Response:
+        asset = call.repo.assets[int(asset_id)]
+        if call.repo.releases[asset["release_id"]].get("immutable"):
+            return _refused("Cannot delete assets of an immutable release.")
         del call.repo.assets[int(asset_id)]
+        del call.repo.contents[int(asset_id)]
         return 204, {}, b""
 
     # --- JSON shapes -------------------------------------------------------------------
@@ -589,6 +597,11 @@ class FakeGitHub:
             for a in repo.assets.values()
             if a["release_id"] == release_id
         }
+
+
+def _refused(message: str) -> Response:
+    """GitHub's answer to a change an immutable release does not take."""
+    return 422, {}, {"message": message, "documentation_url": "https://docs.github.com/rest"}
 
 
 # The endpoints the fake serves, GitHub's own path templates (@octokit/openapi); the

@@ -1,0 +1,3 @@
+def run() -> int:
+    print("hello")
+    return 0

@@ -1,0 +1,3 @@
+from trial_hatch_core import VALUE
+
+__all__ = ["VALUE"]

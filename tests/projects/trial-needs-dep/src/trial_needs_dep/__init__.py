@@ -1,0 +1,3 @@
+from iniconfig import IniConfig
+
+__all__ = ["IniConfig"]

@@ -1,0 +1,7 @@
+def answer() -> int:
+    return 42
+
+
+def main() -> int:
+    print(answer())
+    return 0

@@ -1,0 +1,5 @@
+import yaml
+
+
+def load(text: str) -> object:
+    return yaml.safe_load(text)
