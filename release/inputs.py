@@ -338,7 +338,34 @@ def from_args(argv: Sequence[str], env: Mapping[str, str], prog: str) -> dict[st
             values[spec.dest] = spec.local_default if flag is None else str(flag).lower()
     if not values["user"] or values["user"] == BY_NAME["user"].default:
         values["user"] = env.get("TWINE_USERNAME", "") or BY_NAME["user"].default
+    values["repository_url"] = _twine_repository(argv, env, str(values["repository_url"]))
     return values
+
+
+# The repositories twine knows by name without a .pypirc.
+TWINE_NAMED = {"pypi": PYPI_UPLOAD, "testpypi": "https://test.pypi.org/legacy/"}
+
+
+def _twine_repository(argv: Sequence[str], env: Mapping[str, str], flag: str) -> str:
+    """The upload URL: --repository-url, else twine's own variables, honoured as twine
+    honours them. A twine user's TWINE_REPOSITORY_URL silently ignored would send a
+    private index's credentials to PyPI, and look the private project up there."""
+    given = any(a == "--repository-url" or a.startswith("--repository-url=") for a in argv)
+    if given:
+        return flag
+    if url := env.get("TWINE_REPOSITORY_URL", "").strip():
+        return url
+    if name := env.get("TWINE_REPOSITORY", "").strip():
+        if name in TWINE_NAMED:
+            return TWINE_NAMED[name]
+        raise InputError(
+            "twine-repository-unsupported",
+            f"TWINE_REPOSITORY is '{name}': a repository named in a .pypirc, which this "
+            "tool does not read (it never reads or writes one).",
+            "Set TWINE_REPOSITORY_URL, or --repository-url, to that index's upload URL "
+            "(and --index-url to its simple API), or unset TWINE_REPOSITORY.",
+        )
+    return flag
 
 
 # {name} or {name=value} in a message or hint names an input; rendered per front door.

@@ -52,8 +52,9 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
     names += [i.secret_env for i in inputs.SECRET_INPUTS]
     names += list(RUNNER_SECRETS)
     found = [env.get(n, "").strip() for n in names]
-    for key in ("repository-url", "index-url"):
-        user, password = url_credentials(env.get(inputs.action_key(key), "").strip())
+    urls = [env.get(inputs.action_key(key), "") for key in ("repository-url", "index-url")]
+    for url in [*urls, env.get("TWINE_REPOSITORY_URL", "")]:
+        user, password = url_credentials(url.strip())
         # A user name alone is the credential (a token as user: Gemfury, GitLab).
         found.append(password or user)
     return [s for s in dict.fromkeys(found) if s]

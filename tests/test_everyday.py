@@ -816,3 +816,14 @@ def test_terminal_table_fits_with_long_wheel_names() -> None:
     for name in names:
         assert name in text
     assert text.count("sha256:abababababababab…") == 2
+
+
+def test_an_unexpected_error_on_the_command_line_names_the_debug_flag(make_project, cli) -> None:
+    project = make_project("flit")
+    env = cli.env(None, RELEASE_GITHUB_WRITE_INTERVAL="soon")  # an internal error
+    run = cli(project.path, "--dry-run", "--tag", "v1.0.0", env=env)
+    assert run.code == 1
+    assert cli_error(run.out + run.err) == (
+        "Unexpected error: ValueError: could not convert string to float: 'soon'",
+        "Re-run with --debug for the traceback.",
+    )

@@ -9,7 +9,13 @@ from support.runner import action_spec
 
 from release.errors import CredentialError, InputError
 from release.inputs import INPUTS, build_parser, render
-from release.settings import Settings, child_environment, derive_index_url, sanitize_url
+from release.settings import (
+    TESTPYPI_UPLOAD,
+    Settings,
+    child_environment,
+    derive_index_url,
+    sanitize_url,
+)
 
 
 def test_the_table_is_action_yml() -> None:
@@ -409,3 +415,56 @@ def test_max_file_size_is_refused_when_not_a_size(value: str) -> None:
         "Give a whole number of bytes (209715200) or of KiB, MiB or GiB (200MiB), as the "
         "index states the project's limit; leave it empty for PyPI's 100 MiB.",
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "flags", "upload", "simple"),
+    [
+        # twine's own variables, honoured as twine honours them.
+        (
+            {"TWINE_REPOSITORY_URL": "https://pkgs.example.invalid/legacy/"},
+            ["--index-url", "https://pkgs.example.invalid/simple/"],
+            "https://pkgs.example.invalid/legacy/",
+            "https://pkgs.example.invalid/simple/",
+        ),
+        ({"TWINE_REPOSITORY": "testpypi"}, [], TESTPYPI_UPLOAD, "https://test.pypi.org/simple/"),
+        # The flag wins over the variable.
+        (
+            {"TWINE_REPOSITORY_URL": "https://pkgs.example.invalid/legacy/"},
+            ["--repository-url=https://test.pypi.org/legacy/"],
+            TESTPYPI_UPLOAD,
+            "https://test.pypi.org/simple/",
+        ),
+    ],
+)
+def test_twines_repository_variables_are_honoured(
+    tmp_path: Path, env: dict[str, str], flags: list[str], upload: str, simple: str
+) -> None:
+    settings = Settings.from_args(
+        ["--dry-run", "--tag", "v1.0", "-C", str(tmp_path), *flags],
+        {"TWINE_PASSWORD": "pypi-local", **env},
+    )
+    assert (settings.repository_url, settings.index_url) == (upload, simple)
+
+
+def test_a_repository_named_in_a_pypirc_is_refused(tmp_path: Path) -> None:
+    """Never silently PyPI instead: the .pypirc is not read, so the name means nothing."""
+    with pytest.raises(InputError) as info:
+        Settings.from_args(
+            ["--dry-run", "--tag", "v1.0", "-C", str(tmp_path)],
+            {"TWINE_PASSWORD": "pypi-local", "TWINE_REPOSITORY": "private"},
+        )
+    assert (info.value.code, info.value.message, render(info.value.hint, "cli")) == (
+        "twine-repository-unsupported",
+        "TWINE_REPOSITORY is 'private': a repository named in a .pypirc, which this tool "
+        "does not read (it never reads or writes one).",
+        "Set TWINE_REPOSITORY_URL, or --repository-url, to that index's upload URL (and "
+        "--index-url to its simple API), or unset TWINE_REPOSITORY.",
+    )
+
+
+def test_credentials_in_twines_repository_url_are_secrets() -> None:
+    from release.settings import secret_values
+
+    env = {"TWINE_REPOSITORY_URL": "https://deploy:s3cr3t-pass@pkgs.example.invalid/legacy/"}
+    assert "s3cr3t-pass" in secret_values(env)
