@@ -266,6 +266,29 @@ def _backend_warnings(log: ToolLog, console: Console) -> Iterator[None]:
             warnings.showwarning = original
 
 
+# What each hook does, in the words of the line said when a hook is silent for a while
+# ("Building the wheel (setuptools): 1 min 30 s so far").
+HOOKS = {
+    "build_sdist": "Building the sdist ({})",
+    "build_wheel": "Building the wheel ({})",
+    "get_requires_for_build_sdist": "Asking the build backend ({}) what the sdist needs",
+    "get_requires_for_build_wheel": "Asking the build backend ({}) what the wheel needs",
+    "prepare_metadata_for_build_wheel": "Preparing the wheel's metadata ({})",
+}
+
+
+def _backend_of(source: str | None) -> str:
+    """The build backend's name as a person knows it: build-backend's first part
+    (setuptools, hatchling, flit_core, mesonpy, ...)."""
+    try:
+        with open(os.path.join(source or ".", "pyproject.toml"), "rb") as fh:
+            table = tomllib.load(fh).get("build-system", {})
+        backend = table.get("build-backend") if isinstance(table, dict) else None
+    except (OSError, ValueError):
+        backend = None
+    return backend.split(".")[0].split(":")[0] if isinstance(backend, str) else "setuptools"
+
+
 class _InstallFailed(Exception):
     def __init__(self, code: int, what: str = "installing its requirements") -> None:
         super().__init__(code)
@@ -383,10 +406,11 @@ class _Builder:
         start = len(self.log.lines)
         cmd = [*cmd[:1], *map(self.compiled, cmd[1:2]), *cmd[2:]]
         env = {**self.env, **(extra_environ or {})}
+        doing = HOOKS.get(cmd[2] if len(cmd) > 2 else "", "").format(_backend_of(cwd))
         if self.sandbox is not None and self.sandbox.identity is not None and len(cmd) > 3:
-            code = self._run_as_the_build(cmd, cwd or ".", env)
+            code = self._run_as_the_build(cmd, cwd or ".", env, doing)
         else:
-            code = self.log.run(cmd, cwd=cwd or ".", env=env)
+            code = self.log.run(cmd, cwd=cwd or ".", env=env, doing=doing)
         if code != 0:
             from .gha import printable
 
@@ -400,7 +424,9 @@ class _Builder:
             self.failure += f": {printable(line, 300)}" if line else ""
             raise subprocess.CalledProcessError(code, list(cmd))
 
-    def _run_as_the_build(self, cmd: Sequence[str], cwd: str, env: Mapping[str, str]) -> int:
+    def _run_as_the_build(
+        self, cmd: Sequence[str], cwd: str, env: Mapping[str, str], doing: str = ""
+    ) -> int:
         """One hook as the build's user. pyproject_hooks' control folder (the hook's
         input.json, its output.json) is this process's and closed to that user: the hook
         gets a folder of its own with the input, and its answer is copied back (a
@@ -410,7 +436,7 @@ class _Builder:
         own = self.sandbox.new_folder("hook")
         shutil.copyfile(control / "input.json", own / "input.json")
         self.sandbox.give(own)
-        code = self.log.run([*cmd[:3], str(own), *cmd[4:]], cwd=cwd, env=env)
+        code = self.log.run([*cmd[:3], str(own), *cmd[4:]], cwd=cwd, env=env, doing=doing)
         with contextlib.suppress(OSError):
             fd = os.open(own / "output.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             with open(fd, "rb") as fh:

@@ -85,4 +85,6 @@ class Result:
     attestations: dict[str, str] = dataclasses.field(default_factory=dict)
     confirmed: bool = False
     release: ReleaseResult = dataclasses.field(default_factory=ReleaseResult)
+    # (step, seconds) in the order the steps ended: where the run's time went.
+    timings: list[tuple[str, float]] = dataclasses.field(default_factory=list)
     error: BaseException | None = None

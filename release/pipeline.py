@@ -13,6 +13,7 @@ import importlib
 import shutil
 import tempfile
 import threading
+import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -33,6 +34,7 @@ from .inputs import render
 from .model import Action, Plan, ReleasePlan, Result, Step
 from .paths import confine
 from .proc import Cancel
+from .progress import Watchdog
 from .report import report
 from .settings import Settings, sanitize_url
 from .simple import IndexFile, IndexProject
@@ -62,6 +64,8 @@ class Context:
     _session: requests.Session | None = None
     _github: github.Client | None = None
     head: HeadStart | None = None  # the build environment, begun at start-up
+    # (step, seconds), in order: the summary shows where the time went.
+    timings: list[tuple[str, float]] = dataclasses.field(default_factory=list)
 
     @property
     def session(self) -> requests.Session:
@@ -94,10 +98,51 @@ def plan(ctx: Context) -> Plan:
     checkout = check_checkout(ctx)
     root = workspace_root(ctx, checkout)
     confine(s.packages_dir, root, "packages-dir")
-    dists, early = alongside(
-        lambda cancel: make_dists(ctx, checkout, cancel, pretend(ctx, checkout, name, version)),
-        lambda: beside_the_build(ctx, name, version),
+    with timed(ctx, "build" if s.build else "files"):
+        dists, early = alongside(
+            lambda cancel: make_dists(ctx, checkout, cancel, pretend(ctx, checkout, name, version)),
+            lambda: beside_the_build(ctx, name, version),
+        )
+    with timed(ctx, "checks"):
+        name, verdict, steps, checked = check_files(ctx, dists, name, version, early)
+    # The install trial runs while GitHub is asked what it has; its log waits for the
+    # preflight's, so that the two groups do not interleave.
+    beside = "install trial and GitHub check" if s.github_release else "install trial"
+    with timed(ctx, beside), ctx.console.deferred() as held:
+        tried, release = alongside(
+            lambda cancel: try_install(ctx, steps, held, cancel),
+            lambda: (
+                github_preflight(ctx, version, verdict, root, checkout, steps)
+                if s.github_release
+                else None
+            ),
+        )
+    return Plan(
+        project=name,
+        version=version,
+        tag=s.tag,
+        previous=verdict.previous,
+        resume=verdict.resume,
+        backport=verdict.backport,
+        steps=steps,
+        release=release,
+        rules_checked=checked,
+        pypi_policy=s.pypi_policy,
+        trial=tried,
     )
+
+
+def check_files(
+    ctx: Context,
+    dists: list[Dist],
+    name: str | None,
+    version: Version,
+    early: tuple[IndexProject, Gate] | None,
+) -> tuple[str, Gate, list[Step], int]:
+    """The files against the tag, the metadata rules, the index's upload rules and what
+    the index has: (name, the gate's verdict, the steps, how many files the upload
+    rules checked)."""
+    s = ctx.settings
     name = name or name_from_files(dists)
     verify_dists(ctx, dists, name, version)
     project, verdict = early or read_index(ctx, name, version)
@@ -128,30 +173,17 @@ def plan(ctx: Context) -> Plan:
         session=ctx.session,
         console=ctx.console,
     )
-    # The install trial runs while GitHub is asked what it has; its log waits for the
-    # preflight's, so that the two groups do not interleave.
-    with ctx.console.deferred() as held:
-        tried, release = alongside(
-            lambda cancel: try_install(ctx, steps, held, cancel),
-            lambda: (
-                github_preflight(ctx, version, verdict, root, checkout, steps)
-                if s.github_release
-                else None
-            ),
-        )
-    return Plan(
-        project=name,
-        version=version,
-        tag=s.tag,
-        previous=verdict.previous,
-        resume=verdict.resume,
-        backport=verdict.backport,
-        steps=steps,
-        release=release,
-        rules_checked=checked,
-        pypi_policy=s.pypi_policy,
-        trial=tried,
-    )
+    return name, verdict, steps, checked
+
+
+@contextlib.contextmanager
+def timed(ctx: Context, step: str) -> Iterator[None]:
+    """How long ``step`` took, kept for the summary (a failed step too)."""
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        ctx.timings.append((step, time.monotonic() - start))
 
 
 def try_install(
@@ -455,11 +487,13 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
     def fresh() -> IndexProject:
         return idx.read_project(ctx.session, s.index_url, plan.project, fresh=True)
 
-    plan = result.plan = regate(ctx, plan, fresh())
-    to_upload = [step for step in plan.steps if step.action is Action.UPLOAD]
-    source = upload_credential(ctx, plan) if to_upload else None
-    result.credential = s.credential_kind if source is not None else ""
-    signed = attest_files(ctx, [step.dist for step in to_upload], source, result)
+    with timed(ctx, "credential"):
+        plan = result.plan = regate(ctx, plan, fresh())
+        to_upload = [step for step in plan.steps if step.action is Action.UPLOAD]
+        source = upload_credential(ctx, plan) if to_upload else None
+        result.credential = s.credential_kind if source is not None else ""
+    with timed(ctx, "attestations"):
+        signed = attest_files(ctx, [step.dist for step in to_upload], source, result)
     if signed is not None:
         # Signing took a while (Sigstore, the transparency log): the index may have
         # moved meanwhile, so gate again right before the first upload byte.
@@ -483,7 +517,10 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
         read_index=fresh,
         console=ctx.console,
     )
-    with ctx.console.group(f"Upload {len(to_upload)} file(s) to {sanitize_url(s.repository_url)}"):
+    with (
+        timed(ctx, "upload"),
+        ctx.console.group(f"Upload {len(to_upload)} file(s) to {sanitize_url(s.repository_url)}"),
+    ):
         for step in plan.steps:
             if step.action is not Action.UPLOAD:
                 ctx.console.line(f"{step.dist.filename}: already on the index, not uploaded")
@@ -497,7 +534,8 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
             attestation = signed.files.get(step.dist.filename) if signed else None
             files.append((step.dist, [attestation] if attestation else []))
         uploader.upload_all(files, uploaded)
-    confirm(plan.steps, fresh, ctx.session)
+    with timed(ctx, "confirm"):
+        confirm(plan.steps, fresh, ctx.session)
     result.confirmed = True
     served: list[IndexProject] = []
 
@@ -509,9 +547,11 @@ def publish(ctx: Context, plan: Plan, result: Result) -> None:
         return served[0]
 
     if signed is not None:
-        confirm_provenance(ctx, plan, listing(), signed, result)
+        with timed(ctx, "provenance"):
+            confirm_provenance(ctx, plan, listing(), signed, result)
     if plan.release is not None:
-        github_release(ctx, plan, result, listing, signed)
+        with timed(ctx, "GitHub Release"):
+            github_release(ctx, plan, result, listing, signed)
 
 
 def regate(ctx: Context, plan: Plan, project: IndexProject) -> Plan:
@@ -623,7 +663,10 @@ def attest_files(
         )
         config = attest.trust_config(s.sigstore_trust_config)
         outdir = ctx.workdir / ".attestations"  # private, and never taken for a dist
-        paths = attest.sign([d.path for d in dists], token, outdir=outdir, config=config)
+        # Sigstore's certificate and transparency log can be slow to answer: a line
+        # every SILENCE seconds says signing still runs.
+        with Watchdog(ctx.console, f"Signing {len(dists)} attestation(s) with Sigstore"):
+            paths = attest.sign([d.path for d in dists], token, outdir=outdir, config=config)
         for dist, path in zip(dists, paths, strict=True):
             attest.verify(path, dist.path, publisher, config=config)
             ctx.console.line(f"{path.name}: signed, verified for {publisher.describe()}")
@@ -806,6 +849,7 @@ def run(settings: Settings, console: Console, head: HeadStart | None = None) -> 
     the build environment, when __main__ began it."""
     result = Result()
     with context(settings, console, head) as ctx:
+        result.timings = ctx.timings  # filled in as the steps end
         try:
             result.plan = plan(ctx)
             if not settings.dry_run:

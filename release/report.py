@@ -90,7 +90,21 @@ def _rows(result: Result, settings: Settings) -> list[tuple[str, str]]:
         ("Re-run of an existing version", "yes" if plan.resume else "no"),
         *([("Upload rules", _rules_cell(result))] if plan.rules_checked else []),
         ("GitHub Release", _release_cell(result, settings)),
+        *([("Time", _time_cell(result))] if result.timings else []),
     ]
+
+
+def _time_cell(result: Result) -> str:
+    """Each step's time, and the whole run's: the slow step, visible afterwards."""
+    total = sum(seconds for _, seconds in result.timings)
+    steps = ", ".join(f"{step} {_seconds(seconds)}" for step, seconds in result.timings)
+    return f"{_seconds(total)} ({steps})"
+
+
+def _seconds(seconds: float) -> str:
+    from .progress import duration
+
+    return f"{seconds:.1f} s" if seconds < 60 else duration(seconds)
 
 
 def _rules_cell(result: Result) -> str:

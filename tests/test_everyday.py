@@ -101,7 +101,7 @@ def assert_table(out: str, shas: dict[str, str]) -> list[str]:
     rows, files = table[1 : table.index("")], table[table.index("") + 1 :]
     if "" in files:  # the install trial's lines follow the files
         files = files[: files.index("")]
-    assert len(rows) == 8
+    assert len(rows) == 9
     # Each value starts in the same column (keys hold single spaces, the gap is wider).
     starts = {len(row) - len(row[row.index("  ", 2) :].lstrip()) for row in rows}
     assert len(starts) == 1, rows
@@ -827,3 +827,25 @@ def test_an_unexpected_error_on_the_command_line_names_the_debug_flag(make_proje
         "Unexpected error: ValueError: could not convert string to float: 'soon'",
         "Re-run with --debug for the traceback.",
     )
+
+
+def test_the_summary_keeps_each_steps_time(make_project, pypiserver: Index, action) -> None:
+    """Where the time went, visible afterwards: each step's seconds, in order."""
+    project = make_project("flit")
+    tag = project.release("1.0.0")
+    run = action(project, tag, pypiserver)
+    assert run.code == 0, run.out
+    (row,) = [line for line in run.summary.splitlines() if line.startswith("| Time | ")]
+    cell = row.removeprefix("| Time | ")
+    steps = re.findall(r"([a-zA-Z][a-zA-Z ]*?) (\d+\.\d) s", cell)
+    assert [step for step, _ in steps] == [
+        "build",
+        "checks",
+        "install trial",
+        "credential",
+        "attestations",
+        "upload",
+        "confirm",
+    ]
+    total, parts = float(cell.split(" s (")[0]), [float(s) for _, s in steps]
+    assert abs(total - sum(parts)) <= 0.1 * len(parts)
