@@ -44,7 +44,7 @@ import statistics
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from common import (
@@ -103,7 +103,7 @@ def ours_args(tag: str, upload_url: str, simple_url: str, *extra: str) -> list[s
     ]
 
 
-def reset_index(index_root: Path, simple_url: str) -> None:
+def reset_index(index_root: Path, simple_url: str, earlier: Sequence[Path] = ()) -> None:
     """Before a run, untimed: remove every file from the index, and let its server
     finish with the previous run.
 
@@ -121,6 +121,10 @@ def reset_index(index_root: Path, simple_url: str) -> None:
     """
     for path in (index_root / "packages").iterdir():
         path.unlink()
+    # The project's earlier releases, as a real index always holds them: the page every
+    # contender reads (uv publish and twine too, to skip what is there) lists them.
+    for path in earlier:
+        shutil.copy(path, index_root / "packages" / path.name)
     for _ in range(2 * WAITRESS_THREADS):
         with urllib.request.urlopen(simple_url, timeout=30) as answer:  # noqa: S310 - local
             answer.read()
@@ -144,12 +148,27 @@ def progress(name: str, samples: dict[str, list[Sample]]) -> None:
 # ---------------------------------------------------------------------------- scenarios
 
 
+EARLIER = ("0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0")
+
+
+def earlier_releases(project: Project, uv: str, env: dict[str, str], folder: Path) -> list[Path]:
+    """The project's files of a few earlier versions (below every timed run's), built
+    once, untimed: the index holds them before every run."""
+    for version in EARLIER:
+        clean_project(project.path)
+        project.release(version)
+        run_steps([[uv, "build", "--out-dir", str(folder)]], project.path, env, folder / "log")
+    return sorted(folder.glob("*.whl")) + sorted(folder.glob("*.tar.gz"))
+
+
 def whole_release(kind: str, root: Path, rounds: int) -> Outcome:
-    """A small project of one build backend, from tag to confirmed upload."""
+    """A small project of one build backend, from tag to confirmed upload, to an index
+    that holds its earlier releases (as users meet it)."""
     project = make_project(kind, root / kind)
     env = clean_env(root)
     uv = uv_bin()
     logs = root / "logs"
+    earlier = earlier_releases(project, uv, env, root / f"{kind}-earlier")
 
     with pypiserver(root / "index", USER, PASSWORD) as index:
         upload = index.upload_url
@@ -157,10 +176,10 @@ def whole_release(kind: str, root: Path, rounds: int) -> Outcome:
         def contender(who: str, steps: Callable[[str], list[list[str]]]) -> Contender:
             def run(version: str) -> Sample:
                 clean_project(project.path)
-                reset_index(root / "index", index.simple_url)
+                reset_index(root / "index", index.simple_url, earlier)
                 tag = project.release(version)
                 sample = run_steps(steps(tag), project.path, env, logs / f"{who}-{version}.log")
-                check_uploaded(root / "index", 2, who)
+                check_uploaded(root / "index", 2 + len(earlier), who)
                 return sample
 
             return Contender(who, run)

@@ -6,6 +6,7 @@ import dataclasses
 import gzip
 import hashlib
 import lzma
+import re
 import tarfile
 import threading
 import zipfile
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
     from twine.package import PackageFile
 
 CHUNK = 1024 * 1024
+# Members that record how a build ran, not what it installs: setuptools-scm (9+) writes
+# the checkout's branch into the sdist's egg-info (scm_version.json), "main" from a
+# branch and "HEAD" from a tag's checkout, so a release made from a branch and its re-run
+# from actions/checkout would otherwise never match.
+BUILD_RECORDS = re.compile(r"(^|/)[^/]+\.egg-info/scm_version\.json$")
 # The most of a METADATA or PKG-INFO read: a long README is a few hundred KiB.
 MAX_METADATA = 16 * 1024 * 1024
 HASHERS = 2  # files hashed at once: this machine's cores, and most runners'
@@ -389,7 +395,11 @@ def differing_members(a: Path, b: Path) -> list[str] | None:
         zipfile.BadZipFile,
     ):
         return None
-    return sorted(n for n in mine.keys() | theirs.keys() if mine.get(n) != theirs.get(n))
+    return sorted(
+        n
+        for n in mine.keys() | theirs.keys()
+        if mine.get(n) != theirs.get(n) and not BUILD_RECORDS.search(n)
+    )
 
 
 def sha256sums(entries: Sequence[tuple[str, str]]) -> str:

@@ -231,3 +231,20 @@ def test_a_metadata_bomb_is_refused_without_reading_it_whole(tmp_path: Path, kin
         f"{path.name}'s {member} is larger than 16 MiB.",
     )
     assert peak < 64 * 1024 * 1024
+
+
+def test_a_build_record_alone_is_no_difference(tmp_path: Path) -> None:
+    """setuptools-scm writes the branch it built on into the sdist: a release from a
+    branch and its re-run from a tag's checkout install the same files."""
+    from release.dists import differing_members
+
+    base = {"demo-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n"}
+    ours = sdist(
+        tmp_path / "ours.tar.gz", {**base, "demo-1.0/demo.egg-info/scm_version.json": b'"main"'}
+    )
+    theirs = sdist(
+        tmp_path / "theirs.tar.gz", {**base, "demo-1.0/demo.egg-info/scm_version.json": b'"HEAD"'}
+    )
+    assert differing_members(theirs, ours) == []
+    changed = sdist(tmp_path / "changed.tar.gz", {**base, "demo-1.0/demo.py": b"x = 1\n"})
+    assert differing_members(changed, ours) == ["demo-1.0/demo.py"]
