@@ -54,16 +54,6 @@ REPRODUCE = (
 # file), since whatever runs under the build's uid is killed when that build ends.
 BUILD_USER = "release-build"
 SPARE_UIDS = range(2_000_000_000, 2_000_000_000 + 64)
-# The runner's file commands and its own services: nothing the build may write or call
-# (https://docs.github.com/en/actions/reference/workflow-commands-for-github-actions).
-FILE_COMMANDS = (
-    "GITHUB_ENV",
-    "GITHUB_PATH",
-    "GITHUB_OUTPUT",
-    "GITHUB_STATE",
-    "GITHUB_STEP_SUMMARY",
-)
-RUNNER_PREFIXES = ("ACTIONS_",)  # ACTIONS_ID_TOKEN_REQUEST_*, ACTIONS_RUNTIME_*, caches
 # Where the action's user keeps its own files: not the build user's.
 USER_FOLDERS = (
     "XDG_CACHE_HOME",
@@ -80,9 +70,11 @@ HOOK_ANSWER = 16 << 20  # bytes of a hook's output.json, at most
 
 
 def for_the_build(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment the build gets: the run's scrubbed one (settings.child_env) less
-    the runner's file commands and ACTIONS_* variables (with the OIDC request URL and
-    token a build could mint its own upload token)."""
+    """The environment the build gets: the run's scrubbed one (settings.child_env, which
+    has none of these already) less the runner's file commands and ACTIONS_* variables,
+    again, for a caller that hands the build another environment."""
+    from .settings import FILE_COMMANDS, RUNNER_PREFIXES
+
     return {
         k: v for k, v in env.items() if k not in FILE_COMMANDS and not k.startswith(RUNNER_PREFIXES)
     }

@@ -34,6 +34,18 @@ RUNNER_SECRETS = ("GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQ
 # it (MY_PYPI_TOKEN, NPM_PASSWORD, ...): a build backend has no business seeing it.
 SECRET_NAME = re.compile(r"TOKEN|PASSW|SECRET|CREDENTIAL|API_?KEY|PRIVATE_?KEY|AUTH(?!OR)", re.I)
 TRUST_CONFIG_VAR = "RELEASE_SIGSTORE_TRUST_CONFIG"
+# The runner's file commands and its own services' variables: a child (the build, the
+# install trial's command) could set later steps' environment, PATH or outputs through
+# them, or mint an upload token with the OIDC request URL and token
+# (https://docs.github.com/en/actions/reference/workflow-commands-for-github-actions).
+FILE_COMMANDS = (
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+    "GITHUB_OUTPUT",
+    "GITHUB_STATE",
+    "GITHUB_STEP_SUMMARY",
+)
+RUNNER_PREFIXES = ("ACTIONS_",)  # ACTIONS_ID_TOKEN_REQUEST_*, ACTIONS_RUNTIME_*, caches
 # Values shorter than this are not looked for inside other variables (too common).
 MIN_SECRET_LEN = 8
 # max-file-size: bytes, or a whole number with a binary unit (PyPI's limits are MiB).
@@ -75,7 +87,8 @@ def url_credentials(url: str) -> tuple[str, str]:
 
 
 def child_environment(env: Mapping[str, str], secrets: Sequence[str]) -> dict[str, str]:
-    """The environment for build backends and tools: no input, no credential.
+    """The environment for build backends and tools: no input, no credential, none of
+    the runner's file commands or services.
 
     Inputs (``INPUT_*``) go (a password can hide in any of them, e.g. a URL), and so
     does every variable named like a credential or holding a secret's value. What builds
@@ -86,6 +99,8 @@ def child_environment(env: Mapping[str, str], secrets: Sequence[str]) -> dict[st
         k: v
         for k, v in env.items()
         if not k.startswith("INPUT_")
+        and k not in FILE_COMMANDS
+        and not k.startswith(RUNNER_PREFIXES)
         and not SECRET_NAME.search(k)
         and v not in secrets
         and not any(s in v for s in long_secrets)

@@ -41,15 +41,6 @@ from .proc import Cancel, Cancelled, ToolLog
 
 TITLE = "Install trial: the files installed and imported in a fresh environment"
 TIMEOUT = 300.0  # seconds for the whole trial, builds and installs included
-# The runner's file commands: a test command must not set outputs or the environment
-# of later steps (https://docs.github.com/en/actions/reference/workflow-commands-for-github-actions).
-FILE_COMMANDS = (
-    "GITHUB_ENV",
-    "GITHUB_PATH",
-    "GITHUB_OUTPUT",
-    "GITHUB_STATE",
-    "GITHUB_STEP_SUMMARY",
-)
 # Would put the checkout (PYTHONPATH) or another Python (PYTHONHOME) before the
 # environment's own; VIRTUAL_ENV is set to the trial's environment instead.
 DROPPED = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
@@ -226,10 +217,12 @@ class TrialReport:
 def trial_environment(env: Mapping[str, str]) -> dict[str, str]:
     """The run's scrubbed child environment without the runner's file commands, the
     runner's ``ACTIONS_*`` variables and anything that puts other code on the path."""
+    from .settings import FILE_COMMANDS, RUNNER_PREFIXES
+
     return {
         k: v
         for k, v in env.items()
-        if k not in FILE_COMMANDS and k not in DROPPED and not k.startswith("ACTIONS_")
+        if k not in FILE_COMMANDS and k not in DROPPED and not k.startswith(RUNNER_PREFIXES)
     }
 
 

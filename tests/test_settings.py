@@ -176,10 +176,15 @@ def test_child_environment_rules() -> None:
         "INNOCENT_NAME": secret,
         "EMBEDDED": f"https://user:{secret}@host/",
         "ACTIONS_ID_TOKEN_REQUEST_URL": "https://token",
+        "ACTIONS_CACHE_URL": "https://cache",
+        "GITHUB_ENV": "/github/file_commands/set_env",
+        "GITHUB_STEP_SUMMARY": "/github/file_commands/step_summary",
+        "GITHUB_REPOSITORY": "octo-org/sample",
     }
     kept = child_environment(env, [secret])
     assert sorted(kept) == [
         "CFLAGS",
+        "GITHUB_REPOSITORY",
         "GIT_AUTHOR_NAME",
         "HOME",
         "HTTPS_PROXY",
