@@ -131,7 +131,7 @@ def build(
         # one of the build's own, removed when the build ends.
         sandbox = head.sandbox if head is not None else stack.enter_context(Sandbox.make())
         log.identity = sandbox.identity
-        builder = _Builder(log, uv, sandbox.pycache(sandbox.environ(child_env)), sandbox=sandbox)
+        builder = _Builder(log, uv, sandbox.environ(child_env), sandbox=sandbox)
         stage = "sdist"
         try:
             try:
@@ -820,14 +820,6 @@ class Sandbox:
         assert self.cache is not None
         out["UV_CACHE_DIR"] = str(self.cache)
         return out
-
-    def pycache(self, env: dict[str, str]) -> dict[str, str]:
-        """Bytecode of the hooks' imports in a folder of the build's, not in the tree:
-        an in-tree backend (pyyaml's) imported from the project would otherwise leave
-        its __pycache__ there, and an sdist that takes every file would ship it. The
-        hooks still share it (the first hook's compile serves the next three)."""
-        env["PYTHONPYCACHEPREFIX"] = str(self.tmp / "pycache")
-        return env
 
     def project(self, project_dir: Path) -> Path:
         """The folder the sdist is built from: the project itself when the build runs as
