@@ -30,7 +30,11 @@ import pytest
 from conftest import Index
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
-from support.oidc import GitHubOIDC, Publisher, TrustedPublishingIndex
+from support.oidc import (
+    GitHubOIDC,
+    TrustedPublishingIndex,
+    pypi_like,
+)
 from support.projects import Project
 from support.realprojects import (
     BY_ID,
@@ -46,9 +50,6 @@ from support.runner import Action, Cli
 
 from release.dists import sha256_of
 
-REPOSITORY = "octo-org/sample"  # GITHUB_REPOSITORY in support.runner
-OWNER_ID = "1234567"
-WORKFLOW = "release.yml"
 KINDS = ("pypiserver", "devpi", "pypi-like")
 REQUIRED_BACKENDS = {
     "setuptools",
@@ -135,16 +136,7 @@ def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
         yield CliDriver(request.getfixturevalue("cli"), request.getfixturevalue(kind))
         return
     index: Index = request.getfixturevalue("devpi")
-    oidc = GitHubOIDC(
-        repository=REPOSITORY, repository_owner_id=OWNER_ID, workflow_filename=WORKFLOW
-    )
-    front = TrustedPublishingIndex(
-        index.base,
-        upstream_user=index.user,
-        upstream_password=index.password,
-        issuer=oidc.issuer,
-        publisher=Publisher(REPOSITORY, OWNER_ID, WORKFLOW),
-    )
+    oidc, front = pypi_like(index, warehouse_rules=False)  # set per project in the test
     try:
         yield FrontDriver(request.getfixturevalue("action"), index, oidc, front)
     finally:
@@ -263,6 +255,10 @@ def test_real_project_releases_and_reruns(
     repo = checkout(project, tmp_path / "checkout")
     action = isinstance(driver, FrontDriver)
     if action:
+        # PyPI's own rules too, as warehouse applies them; not for a compiled project's
+        # linux_x86_64 wheel, which PyPI refuses (real projects publish manylinux wheels
+        # from cibuildwheel; this tier builds on the machine it runs on).
+        driver.front.warehouse_rules = not project.compiled
         tag(project, repo)  # the action runs for a pushed tag
 
     dry = driver(repo, project.tag, dry_run=True)

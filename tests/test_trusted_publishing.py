@@ -17,15 +17,20 @@ from typing import Any
 import pytest
 import requests
 from conftest import GITHUB_TOKEN, Index, Project
-from support.oidc import GitHubOIDC, Publisher, TrustedPublishingIndex
+from support.oidc import (
+    OWNER_ID,
+    REPOSITORY,
+    WORKFLOW,
+    GitHubOIDC,
+    Publisher,
+    TrustedPublishingIndex,
+    pypi_like,
+)
 from support.output import the_error
 from support.runner import Action, Run
 
 import release.credentials
 
-REPOSITORY = "octo-org/sample"  # GITHUB_REPOSITORY in support.runner
-OWNER_ID = "1234567"
-WORKFLOW = "release.yml"
 FILES = ["flit_sample-1.0.0-py3-none-any.whl", "flit_sample-1.0.0.tar.gz"]
 TROUBLESHOOTING = "See https://docs.pypi.org/trusted-publishers/troubleshooting/"
 
@@ -78,18 +83,8 @@ def make_standins() -> Iterator[Any]:
     made: list[Standins] = []
 
     def make(index: Index) -> Standins:
-        oidc = GitHubOIDC(
-            repository=REPOSITORY, repository_owner_id=OWNER_ID, workflow_filename=WORKFLOW
-        )
-        front = TrustedPublishingIndex(
-            index.base,
-            upstream_user=index.user,
-            upstream_password=index.password,
-            issuer=oidc.issuer,
-            publisher=Publisher(REPOSITORY, OWNER_ID, WORKFLOW),
-            # Uploads are held to PyPI's own rules, as warehouse applies them.
-            warehouse_rules=True,
-        )
+        # Uploads are held to PyPI's own rules, as warehouse applies them.
+        oidc, front = pypi_like(index)
         made.append(Standins(oidc, front, index))
         return made[-1]
 

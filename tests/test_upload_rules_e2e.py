@@ -24,16 +24,17 @@ from typing import Any
 import pytest
 from conftest import Index
 from support import crafted
-from support.oidc import GitHubOIDC, Publisher, TrustedPublishingIndex
+from support.oidc import (
+    GitHubOIDC,
+    TrustedPublishingIndex,
+    pypi_like,
+)
 from support.output import errors
 from support.projects import Project, git
 from support.runner import Action, Run
 
 from release.dists import sha256_of
 
-REPOSITORY = "octo-org/sample"
-OWNER_ID = "1234567"
-WORKFLOW = "release.yml"
 WHEEL = "demo-1.0-py3-none-any.whl"
 SDIST = "demo-1.0.tar.gz"
 HEADER = "The index would refuse this release (1 broken upload rule); nothing was uploaded:"
@@ -99,18 +100,8 @@ def stage(tmp_path: Path, pypiserver: Index) -> Iterator[Stage]:
     tag = "v1.0"
     project.tag(tag)
     (path / "dist").mkdir()
-    oidc = GitHubOIDC(
-        repository=REPOSITORY, repository_owner_id=OWNER_ID, workflow_filename=WORKFLOW
-    )
+    oidc, front = pypi_like(pypiserver)
     oidc.ref, oidc.sha = f"refs/tags/{tag}", project.head
-    front = TrustedPublishingIndex(
-        pypiserver.base,
-        upstream_user=pypiserver.user,
-        upstream_password=pypiserver.password,
-        issuer=oidc.issuer,
-        publisher=Publisher(REPOSITORY, OWNER_ID, WORKFLOW),
-        warehouse_rules=True,
-    )
     yield Stage(project, tag, oidc, front, pypiserver, tmp_path / "pypiserver" / "packages")
     front.close()
     oidc.close()

@@ -993,3 +993,30 @@ def _basic_auth(header: str) -> tuple[str | None, str | None]:
     except ValueError:
         return None, None
     return user, password
+
+
+# The trusted publisher the tests' release workflow is (GITHUB_REPOSITORY and
+# GITHUB_WORKFLOW_REF in support.runner).
+REPOSITORY = "octo-org/sample"
+OWNER_ID = "1234567"
+WORKFLOW = "release.yml"
+
+
+def pypi_like(
+    index: Any, *, warehouse_rules: bool = True
+) -> tuple[GitHubOIDC, TrustedPublishingIndex]:
+    """A GitHub OIDC token service, and a PyPI-like front before ``index`` (an
+    ``support.indexes.Index``) that trusts this repository's release workflow and,
+    with ``warehouse_rules``, refuses what warehouse refuses. The caller closes both."""
+    oidc = GitHubOIDC(
+        repository=REPOSITORY, repository_owner_id=OWNER_ID, workflow_filename=WORKFLOW
+    )
+    front = TrustedPublishingIndex(
+        index.base,
+        upstream_user=index.user,
+        upstream_password=index.password,
+        issuer=oidc.issuer,
+        publisher=Publisher(REPOSITORY, OWNER_ID, WORKFLOW),
+        warehouse_rules=warehouse_rules,
+    )
+    return oidc, front
