@@ -16,7 +16,6 @@ from .settings import (
     RUNNER_SECRETS,
     SECRET_NAME,
     Settings,
-    sanitize_url,
     secret_values,
     wants_debug,
 )
@@ -50,7 +49,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         # A first line at once (before the pipeline's imports): what this run is about.
         console.line(
             f"{'Dry run' if settings.dry_run else 'Release'} of tag {settings.tag} "
-            f"({settings.working_directory}) to {sanitize_url(settings.repository_url)}"
+            f"({settings.working_directory}) to {', '.join(t.label for t in settings.targets)}"
         )
         # The build's environment is made while the rest of the run starts up.
         from .build import head_start

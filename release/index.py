@@ -18,6 +18,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 from packaging.utils import canonicalize_name
@@ -37,6 +38,12 @@ from .http import (
 )
 from .settings import sanitize_url
 from .simple import JSON_TYPE, REFUSED_STATUS, IndexFile, IndexProject, parse_page
+from .versions import Gate, gate
+
+if TYPE_CHECKING:
+    from packaging.version import Version
+
+    from .model import Target
 
 ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 # PyPI's largest project pages are a few MB; a page past this is not an answer.
@@ -125,6 +132,13 @@ def read_project(
             "to. Nothing was uploaded.",
         )
     return parse_page(page, name)
+
+
+def judge(target: Target, project: IndexProject, version: Version, tag: str) -> Gate:
+    """Whether the target's index takes this version: the project's status (PEP 792),
+    then the version gate."""
+    check_status(project, target.simple_url)
+    return gate(version, project.known(), tag, allow_backport=target.allow_backport)
 
 
 def check_status(project: IndexProject, index_url: str) -> None:

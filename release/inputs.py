@@ -47,6 +47,8 @@ class Input:
     cli_default: str | None = None
     short: str = ""  # a one-letter alias, e.g. -C
     metavar: str = ""
+    # Takes several values: lines in a workflow, the flag given again on the CLI.
+    many: bool = False
 
     @property
     def dest(self) -> str:
@@ -65,7 +67,8 @@ INPUTS: tuple[Input, ...] = (
     Input(
         "password",
         "API token for the index, from a repository secret (e.g. secrets.PYPI_API_TOKEN). "
-        "Masked; never written to disk. Leave empty for trusted publishing.",
+        "Masked; never written to disk. Leave empty for trusted publishing. Several "
+        "indexes: one token per line, in the order of repository-url.",
         secret_env="TWINE_PASSWORD",
     ),
     Input(
@@ -74,12 +77,22 @@ INPUTS: tuple[Input, ...] = (
         default=TOKEN_USER,
         metavar="NAME",
     ),
-    Input("repository-url", "The index's upload URL.", default=PYPI_UPLOAD, metavar="URL"),
+    Input(
+        "repository-url",
+        "The index's upload URL. Several indexes: one URL per line (on the command line, "
+        "the flag again), published to in that order, e.g. TestPyPI, then PyPI; the "
+        "GitHub Release takes its files from the last.",
+        default=PYPI_UPLOAD,
+        metavar="URL",
+        many=True,
+    ),
     Input(
         "index-url",
         "The index's simple API URL, read to check versions. Derived for PyPI and "
-        "TestPyPI; required for any other index.",
+        "TestPyPI; required for any other index. Several indexes: one line each, in the "
+        "order of repository-url.",
         metavar="URL",
+        many=True,
     ),
     Input(
         "tag",
@@ -318,7 +331,9 @@ def build_parser(prog: str = "python -m release") -> argparse.ArgumentParser:
             parser.add_argument(
                 *names,
                 dest=spec.dest,
-                default=default,
+                # Given again, a many-valued flag adds a line; not given, the default.
+                action="append" if spec.many else "store",
+                default=None if spec.many else default,
                 metavar=spec.metavar or None,
                 help=spec.help + (f" (default: {default})" if default else ""),
             )
@@ -333,6 +348,9 @@ def from_args(argv: Sequence[str], env: Mapping[str, str], prog: str) -> dict[st
     for spec in SECRET_INPUTS:
         values[spec.dest] = env.get(spec.secret_env, "").strip()
     for spec in INPUTS:
+        if spec.many and not spec.secret_env:
+            given = values[spec.dest]
+            values[spec.dest] = spec.local_default if given is None else "\n".join(given)
         if spec.kind == "auto":
             flag = values[spec.dest]
             values[spec.dest] = spec.local_default if flag is None else str(flag).lower()

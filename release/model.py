@@ -1,16 +1,21 @@
-"""The data that flows, Settings -> Plan -> Result: no behaviour here."""
+"""The data that flows, Settings -> Plan -> Result: no behaviour here.
+
+``Plan`` is the contract between checking and publishing: ``publish(plan, services)``
+reads everything it does from it (each target's index, credential and files, what to
+attest, the GitHub Release) and nothing from Settings.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.version import Version
-
-from .dists import Dist
-
 if TYPE_CHECKING:
+    from packaging.version import Version
+
+    from .dists import Dist
     from .trial import TrialReport
 
 
@@ -32,6 +37,57 @@ class Step:
     expected_sha256: str
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Target:
+    """One index the release goes to: where to upload, where to read, with what."""
+
+    upload_url: str
+    simple_url: str
+    label: str  # the index as the log and the summary name it (no credentials)
+    credential: str  # inputs.TRUSTED_PUBLISHING or inputs.API_TOKEN
+    user: str
+    password: str = dataclasses.field(repr=False)  # an API token; '' for trusted publishing
+    skip_existing: bool
+    # The index's upload rules: PyPI's own policy too, or the specifications' alone.
+    pypi_policy: bool
+    max_file_size: int | None
+    allow_backport: bool
+
+    @property
+    def trusted_publishing(self) -> bool:
+        return not self.password
+
+
+@dataclasses.dataclass(frozen=True)
+class Destination:
+    """A target and what the plan found there: the version gate's verdict, and what
+    publishing does with each file."""
+
+    target: Target
+    steps: list[Step]
+    previous: Version | None
+    resume: bool
+    backport: bool
+    # The index's upload rules (rules.py) were checked on this many files.
+    rules_checked: int = 0
+
+    @property
+    def to_upload(self) -> list[Step]:
+        return [step for step in self.steps if step.action is Action.UPLOAD]
+
+
+@dataclasses.dataclass(frozen=True)
+class Attesting:
+    """What signing PEP 740 attestations needs, when the run signs them."""
+
+    # A Sigstore client trust config; None means Sigstore's public instance.
+    trust_config: Path | None
+    # The publisher expected when the job's token does not say (a re-run's carried
+    # attestations): the repository and its workflow file's ref.
+    repository: str
+    workflow_ref: str
+
+
 @dataclasses.dataclass(frozen=True)
 class ReleasePlan:
     """What the GitHub Release will be; checked, nothing created yet."""
@@ -50,22 +106,27 @@ class ReleasePlan:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """Everything checked: what would be published, and where."""
+    """Everything checked: what would be published, and where, in order."""
 
     project: str
     version: Version
     tag: str
-    previous: Version | None
-    resume: bool
-    backport: bool
-    steps: list[Step]
+    destinations: list[Destination]
     release: ReleasePlan | None
-    # The index's upload rules (rules.py) were checked on this many files: the packaging
-    # specifications' rules, and PyPI's own policy too when ``pypi_policy``.
-    rules_checked: int = 0
-    pypi_policy: bool = False
+    # None: no attestations (the input is off, or no target uses trusted publishing).
+    attesting: Attesting | None = None
     # What the install trial tried (trial.py); None when it was off or had nothing to try.
     trial: TrialReport | None = None
+
+    @property
+    def home(self) -> Destination:
+        """The last target: the index the GitHub Release's files are taken from (list
+        TestPyPI before PyPI)."""
+        return self.destinations[-1]
+
+    @property
+    def files(self) -> list[Dist]:
+        return [step.dist for step in self.destinations[0].steps]
 
 
 @dataclasses.dataclass
@@ -75,16 +136,45 @@ class ReleaseResult:
 
 
 @dataclasses.dataclass
+class Delivery:
+    """What publishing did at one target."""
+
+    label: str
+    credential: str = ""  # the kind used, once one was
+    uploaded: list[str] = dataclasses.field(default_factory=list)
+    confirmed: bool = False  # the index serves every file with the expected sha256
+    # File name -> what the index's PEP 740 provenance showed, where it serves one.
+    provenance: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
 class Result:
     """What a run did, filled in as it goes so a failure still reports the progress."""
 
     plan: Plan | None = None
-    credential: str = ""  # "trusted publishing" or "API token", once one was used
-    uploaded: list[str] = dataclasses.field(default_factory=list)
+    deliveries: list[Delivery] = dataclasses.field(default_factory=list)
     # File name -> what happened to its attestation ("signed and verified", ...).
     attestations: dict[str, str] = dataclasses.field(default_factory=dict)
-    confirmed: bool = False
     release: ReleaseResult = dataclasses.field(default_factory=ReleaseResult)
     # (step, seconds) in the order the steps ended: where the run's time went.
     timings: list[tuple[str, float]] = dataclasses.field(default_factory=list)
     error: BaseException | None = None
+
+    @property
+    def uploaded(self) -> list[str]:
+        """Every file uploaded by this run, once, whatever the target."""
+        return list(dict.fromkeys(f for d in self.deliveries for f in d.uploaded))
+
+    @property
+    def confirmed(self) -> bool:
+        """Every target serves the release."""
+        return (
+            bool(self.plan)
+            and len(self.deliveries) == len(self.plan.destinations if self.plan else ())
+            and all(d.confirmed for d in self.deliveries)
+        )
+
+    @property
+    def credential(self) -> str:
+        """The credential kinds used, in order of the targets."""
+        return ", ".join(dict.fromkeys(d.credential for d in self.deliveries if d.credential))

@@ -11,7 +11,7 @@ import textwrap
 from .errors import ReleaseError
 from .gha import Console, append_summary, write_outputs
 from .inputs import render
-from .model import Action, Result, Step
+from .model import Action, Delivery, Destination, Result, Step
 from .settings import Settings, sanitize_url
 
 STATUS = {
@@ -43,12 +43,33 @@ def code(text: str) -> str:
     return "<code>" + html.escape(fold(text)).replace("|", "&#124;") + "</code>"
 
 
-def _status(step: Step, result: Result, dry_run: bool) -> str:
+def _status(step: Step, delivery: Delivery | None, dry_run: bool) -> str:
     if step.action is Action.UPLOAD:
         if dry_run:
             return "would be uploaded"
-        return "uploaded" if step.dist.filename in result.uploaded else "not uploaded"
+        done = delivery is not None and step.dist.filename in delivery.uploaded
+        return "uploaded" if done else "not uploaded"
     return STATUS[step.action]
+
+
+def _delivery(result: Result, n: int) -> Delivery | None:
+    return result.deliveries[n] if n < len(result.deliveries) else None
+
+
+def _file_status(name: str, result: Result, dry_run: bool) -> str:
+    """What happened to one file, at each target (named when there are several)."""
+    plan = result.plan
+    assert plan is not None
+    said = []
+    for n, dest in enumerate(plan.destinations):
+        step = next((s for s in dest.steps if s.dist.filename == name), None)
+        status = (
+            _status(step, _delivery(result, n), dry_run)
+            if step is not None
+            else "left out (skip-existing)"
+        )
+        said.append(status if len(plan.destinations) == 1 else f"{dest.target.label}: {status}")
+    return "; ".join(said)
 
 
 def _size(n: int) -> str:
@@ -65,14 +86,21 @@ def headline(result: Result, settings: Settings) -> str:
     plan = result.plan
     assert plan is not None
     head = f"{plan.project} {plan.version}"
-    n = len(plan.steps)
+    n = len(plan.files)
+    many = len(plan.destinations)
+    where = f" to {many} indexes" if many > 1 else ""
     if result.error is not None and result.confirmed:
-        return f"{head} is on the index, but the GitHub Release did not finish"
+        indexes = "indexes" if many > 1 else "index"
+        return f"{head} is on the {indexes}, but the GitHub Release did not finish"
     if result.error is not None:
+        done = [d.label for d in result.deliveries if d.confirmed]
+        if done:
+            missing = [d.target.label for d in plan.destinations[len(done) :]]
+            return f"{head} is on {', '.join(done)}, but not on {', '.join(missing)}"
         return f"Release of {head} did not finish ({len(result.uploaded)} of {n} uploaded)"
     if settings.dry_run:
-        return f"Dry run: {head} would publish {n} file(s)"
-    return f"Published {head}: {n} file(s)" + (
+        return f"Dry run: {head} would publish {n} file(s){where}"
+    return f"Published {head}: {n} file(s){where}" + (
         f", {len(result.uploaded)} uploaded now" if len(result.uploaded) != n else ""
     )
 
@@ -80,18 +108,42 @@ def headline(result: Result, settings: Settings) -> str:
 def _rows(result: Result, settings: Settings) -> list[tuple[str, str]]:
     plan = result.plan
     assert plan is not None
-    previous = str(plan.previous) if plan.previous else "none (first release)"
+    home = plan.home
+    previous = str(home.previous) if home.previous else "none (first release)"
+    if len(plan.destinations) == 1:
+        indexes = [("Index", sanitize_url(home.target.simple_url))]
+    else:
+        indexes = [
+            (f"Index {n + 1}", _target_cell(dest, _delivery(result, n), settings.dry_run))
+            for n, dest in enumerate(plan.destinations)
+        ]
     return [
         ("Project", plan.project),
-        ("Version", f"{plan.version} (tag {plan.tag})" + (", a backport" if plan.backport else "")),
+        ("Version", f"{plan.version} (tag {plan.tag})" + (", a backport" if home.backport else "")),
         ("Previous version", previous),
-        ("Index", sanitize_url(settings.index_url)),
+        *indexes,
         ("Credential", result.credential or ("none needed" if settings.dry_run else "none used")),
-        ("Re-run of an existing version", "yes" if plan.resume else "no"),
-        *([("Upload rules", _rules_cell(result))] if plan.rules_checked else []),
+        (
+            "Re-run of an existing version",
+            "yes" if any(d.resume for d in plan.destinations) else "no",
+        ),
+        *([("Upload rules", _rules_cell(result))] if home.rules_checked else []),
         ("GitHub Release", _release_cell(result, settings)),
         *([("Time", _time_cell(result))] if result.timings else []),
     ]
+
+
+def _target_cell(dest: Destination, delivery: Delivery | None, dry_run: bool) -> str:
+    """One of several targets: its index, and how far the release got there."""
+    shown = f"{dest.target.label} ({dest.target.credential})"
+    count = len(dest.to_upload)
+    if dry_run:
+        return f"{shown}: " + (f"would get {count} file(s)" if count else "has every file")
+    if delivery is None or (not delivery.uploaded and not delivery.confirmed):
+        return f"{shown}: not reached"
+    if delivery.confirmed:
+        return f"{shown}: has the release ({len(delivery.uploaded)} uploaded now)"
+    return f"{shown}: not finished ({len(delivery.uploaded)} of {count} uploaded)"
 
 
 def _time_cell(result: Result) -> str:
@@ -110,16 +162,22 @@ def _seconds(seconds: float) -> str:
 def _rules_cell(result: Result) -> str:
     plan = result.plan
     assert plan is not None
-    which = "packaging specifications + PyPI policy" if plan.pypi_policy else "specifications only"
-    return f"{plan.rules_checked} file(s) checked, {which}"
+    policies = {d.target.pypi_policy for d in plan.destinations}
+    if len(policies) > 1:
+        which = "packaging specifications, + PyPI policy where the index is PyPI's"
+    elif True in policies:
+        which = "packaging specifications + PyPI policy"
+    else:
+        which = "specifications only"
+    return f"{plan.home.rules_checked} file(s) checked, {which}"
 
 
 def _files(result: Result, settings: Settings) -> list[tuple[str, str, str, str]]:
     plan = result.plan
     assert plan is not None
     return [
-        (s.dist.filename, _size(s.dist.size), s.dist.sha256, _status(s, result, settings.dry_run))
-        for s in plan.steps
+        (d.filename, _size(d.size), d.sha256, _file_status(d.filename, result, settings.dry_run))
+        for d in plan.files
     ]
 
 
@@ -160,9 +218,15 @@ def summary_markdown(result: Result, settings: Settings) -> str:
         lines += [f"| {code(f)} | {md(r)} | {md(w)} |" for f, r, w in trial.rows()]
         lines.append("")
     if result.error is not None and result.uploaded:
+        many = len(result.deliveries) > 1
+        done = [
+            ", ".join(code(f) for f in d.uploaded) + (f" to {md(d.label)}" if many else "")
+            for d in result.deliveries
+            if d.uploaded
+        ]
         lines.append(
             "Uploaded before the failure: "
-            + ", ".join(code(f) for f in result.uploaded)
+            + "; ".join(done)
             + ". Re-run the workflow to finish: nothing is uploaded twice."
         )
         lines.append("")
@@ -222,12 +286,14 @@ def _release_cell(result: Result, settings: Settings) -> str:
 def outputs(result: Result) -> dict[str, str]:
     plan = result.plan
     assert plan is not None
+    previous = plan.home.previous
     return {
         "version": str(plan.version),
         "tag": plan.tag,
-        "previous-version": str(plan.previous) if plan.previous else "",
-        "files": json.dumps([s.dist.filename for s in plan.steps]),
+        "previous-version": str(previous) if previous else "",
+        "files": json.dumps([d.filename for d in plan.files]),
         "published": "true" if result.confirmed else "false",
+        "published-to": json.dumps([d.label for d in result.deliveries if d.confirmed]),
         "credential": result.credential,
         "release-url": result.release.url,
         "release-id": str(result.release.id) if result.release.id else "",

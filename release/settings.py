@@ -19,6 +19,7 @@ from pathlib import Path
 from . import inputs
 from .errors import CredentialError, InputError
 from .inputs import API_TOKEN, PYPI_UPLOAD, TOKEN_USER, TRUSTED_PUBLISHING, Front
+from .model import Target
 from .versions import tag_from_ref
 
 TESTPYPI_UPLOAD = "https://test.pypi.org/legacy/"
@@ -115,8 +116,8 @@ class Settings:
     prog: str
     password: str = dataclasses.field(repr=False)
     user: str
-    repository_url: str
-    index_url: str
+    # The indexes to publish to, in order (repository-url's lines, with index-url's).
+    targets: tuple[Target, ...]
     tag: str
     tag_prefix: str
     working_directory: Path
@@ -165,6 +166,16 @@ class Settings:
         return self.front == "action"
 
     @property
+    def repository_url(self) -> str:
+        """The first target's upload URL (the only one's, most of the time)."""
+        return self.targets[0].upload_url
+
+    @property
+    def index_url(self) -> str:
+        """The first target's simple API."""
+        return self.targets[0].simple_url
+
+    @property
     def trusted_publishing(self) -> bool:
         """No password: the upload token is minted from the job's OIDC identity."""
         return not self.password and self.user == TOKEN_USER
@@ -172,20 +183,6 @@ class Settings:
     @property
     def credential_kind(self) -> str:
         return TRUSTED_PUBLISHING if self.trusted_publishing else API_TOKEN
-
-    @property
-    def pypi_policy(self) -> bool:
-        """Whether PyPI's own upload policy applies (pypi-rules; auto: the upload URL is
-        PyPI's or TestPyPI's). The specifications' rules apply to every index."""
-        wanted = str(self.inputs.get("pypi_rules", "auto"))
-        if wanted == "auto":
-            return self.repository_url.rstrip("/") + "/" in KNOWN_INDEXES
-        return wanted == "true"
-
-    @property
-    def max_file_size(self) -> int | None:
-        """max-file-size in bytes; None: the index's default."""
-        return parse_size(str(self.inputs.get("max_file_size", "")))
 
     @property
     def test_timeout(self) -> float:
@@ -230,8 +227,17 @@ class Settings:
                 "Set {working-directory} to the folder that holds pyproject.toml, "
                 "relative to the repository root.",
             )
-        repository_url = str(v.pop("repository_url"))
-        index_url = derive_index_url(repository_url, str(v.pop("index_url")))
+        password = str(v.get("password", ""))
+        targets = make_targets(
+            str(v.pop("repository_url")),
+            str(v.pop("index_url")),
+            user=str(v["user"]),
+            password=password,
+            skip_existing=bool(v["skip_existing"]),
+            allow_backport=bool(v["allow_backport"]),
+            pypi_rules=str(values.get("pypi_rules", "auto")),
+            max_file_size=parse_size(str(values.get("max_file_size", ""))),
+        )
         notes = str(v.pop("release_notes"))
         output = env.get("GITHUB_OUTPUT", "")
         summary = env.get("GITHUB_STEP_SUMMARY", "")
@@ -247,8 +253,7 @@ class Settings:
             debug=debug,
             working_directory=workdir,
             packages_dir=workdir / (str(v.pop("packages_dir")) or "dist"),
-            repository_url=repository_url,
-            index_url=index_url,
+            targets=targets,
             tag=tag_from_ref(str(v.pop("tag")), env.get("GITHUB_REF", "")),
             release_notes=workdir / notes if notes else None,
             github_output=Path(output) if output else None,
@@ -272,7 +277,6 @@ class Settings:
 
     def validate(self) -> None:
         """What can be known wrong without I/O fails now, before any build."""
-        self.max_file_size  # noqa: B018 - reading validates
         self.test_timeout  # noqa: B018
         if command := str(self.inputs.get("test_command", "")):
             from .trial import parse_command
@@ -331,6 +335,76 @@ def parse_size(text: str) -> int | None:
             "the index states the project's limit; leave it empty for PyPI's 100 MiB.",
         )
     return size
+
+
+def lines(text: str) -> list[str]:
+    """An input's lines, stripped, the empty ones left out."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def make_targets(
+    repository_urls: str,
+    index_urls: str,
+    *,
+    user: str,
+    password: str,
+    skip_existing: bool,
+    allow_backport: bool,
+    pypi_rules: str,
+    max_file_size: int | None,
+) -> tuple[Target, ...]:
+    """The indexes to publish to, in order: one per line of repository-url, each with
+    the line of index-url at its place (or its known simple API), and its credential:
+    trusted publishing when no password is given, else the token on the password's line
+    at the same place (an API token names one index)."""
+    uploads = lines(repository_urls)
+    if len(uploads) <= 1:
+        uploads = [repository_urls.strip()]  # one URL, checked as it is
+    simple = lines(index_urls)
+    if simple and len(simple) != len(uploads):
+        raise InputError(
+            "index-url-count",
+            f"{{index-url}} has {len(simple)} line(s) for the {len(uploads)} indexes in "
+            "{repository-url}.",
+            "Give one simple API URL per upload URL, in the same order, or leave "
+            "{index-url} empty when every index is PyPI or TestPyPI.",
+        )
+    repeated = sorted({u for u in uploads if uploads.count(u) > 1})
+    if repeated:
+        raise InputError(
+            "repository-url-repeated",
+            f"{{repository-url}} names {sanitize_url(repeated[0])} more than once.",
+            "List each index once, in the order to publish to them.",
+        )
+    tokens = [password] if len(uploads) == 1 else lines(password)
+    if len(uploads) > 1 and tokens and len(tokens) != len(uploads):
+        raise InputError(
+            "password-count",
+            f"{{password}} holds {len(tokens)} token(s) for the {len(uploads)} indexes in "
+            "{repository-url}.",
+            "An API token is good for one index: give one per line, in the order of "
+            "{repository-url}; or leave {password} empty to use trusted publishing for all.",
+        )
+    targets = []
+    for n, upload in enumerate(uploads):
+        index = derive_index_url(upload, simple[n] if simple else "")
+        token = tokens[n] if tokens else ""
+        known = upload.rstrip("/") + "/" in KNOWN_INDEXES
+        targets.append(
+            Target(
+                upload_url=upload,
+                simple_url=index,
+                label=sanitize_url(upload),
+                credential=API_TOKEN if token or user != TOKEN_USER else TRUSTED_PUBLISHING,
+                user=user,
+                password=token,
+                skip_existing=skip_existing,
+                pypi_policy=known if pypi_rules == "auto" else pypi_rules == "true",
+                max_file_size=max_file_size,
+                allow_backport=allow_backport,
+            )
+        )
+    return tuple(targets)
 
 
 def derive_index_url(repository_url: str, index_url: str) -> str:

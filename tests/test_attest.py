@@ -229,29 +229,33 @@ def test_pipeline_confirms_the_index_provenance(config: Any, tmp_path: Path, rig
 
     from support.recorded import uploaded_sdist
 
-    from release import pipeline
-    from release.http import make_session
-    from release.model import Result
-    from release.pipeline import Context
+    from release import provenance
+    from release.gha import Console
+    from release.model import Delivery, Result
+    from release.services import OidcRequest, Services
 
     server, url = _serve(PROVENANCE.read_bytes())
     try:
         dist, plan, project = uploaded_sdist(url)
-        ctx = Context(None, None, tmp_path, make_session())  # type: ignore[arg-type]
+        services = Services(Console(actions=False), tmp_path, OidcRequest("", "", ""), "")
         result = Result(plan=plan)
-        signed = pipeline.Signed(
+        delivery = Delivery(plan.home.target.label)
+        signed = provenance.Signed(
             files={dist.filename: tmp_path / "unused.publish.attestation"},
             publisher=RIGHT if right else attest.Publisher("octo-org/other", "release.yml"),
             config=config,
         )
+        dest = plan.home
         if right:
-            pipeline.confirm_provenance(ctx, plan, project, signed, result)
-            assert result.attestations == {
-                dist.filename: "signed, verified, and the index's provenance verified"
-            }
+            provenance.confirm_provenance(services, plan, dest, project, signed, result, delivery)
+            said = "signed, verified, and the index's provenance verified"
+            assert result.attestations == {dist.filename: said}
+            assert delivery.provenance == {dist.filename: said}
         else:
             with pytest.raises(AttestationError) as info:
-                pipeline.confirm_provenance(ctx, plan, project, signed, result)
+                provenance.confirm_provenance(
+                    services, plan, dest, project, signed, result, delivery
+                )
             assert info.value.code == "provenance-wrong-publisher"
     finally:
         server.shutdown()

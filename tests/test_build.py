@@ -22,7 +22,7 @@ from release.build import HeadStart, _Builder, build, head_start
 from release.dists import read_dist
 from release.errors import DistributionError, PackageIndexError
 from release.gha import Console
-from release.pipeline import alongside
+from release.planning import alongside
 from release.proc import Cancel, Cancelled, ToolLog
 
 SLEEPER = "import time; print('started', flush=True); time.sleep(60)"

@@ -22,8 +22,8 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import Index, Project
-from packaging.version import Version
 from support.output import the_error
+from support.plans import one_target_plan
 from support.projects import GIT, PROJECTS
 
 from release.__main__ import main, program_name
@@ -31,7 +31,7 @@ from release.dists import Dist, sha256_of
 from release.errors import GitError
 from release.gha import Console
 from release.gitrepo import parse_status
-from release.model import Action, Plan, Result, Step
+from release.model import Action, Result, Step
 from release.proc import Cancel, Cancelled, ToolLog
 from release.report import summary_text
 
@@ -791,17 +791,7 @@ def long_plan(names: list[str]) -> Result:
         Step(Dist(Path(n), "wheel", "numpy", "2.1.0", "ab" * 32, 16_000_000), Action.UPLOAD, "")
         for n in names
     ]
-    plan = Plan(
-        project="numpy",
-        version=Version("2.1.0"),
-        tag="v2.1.0",
-        previous=Version("2.0.0"),
-        resume=False,
-        backport=False,
-        steps=steps,
-        release=None,
-    )
-    return Result(plan=plan)
+    return Result(plan=one_target_plan("numpy", "2.1.0", steps, previous="2.0.0"))
 
 
 def test_terminal_table_fits_with_long_wheel_names() -> None:

@@ -597,7 +597,7 @@ def test_download_checks_the_listed_digests(files_server: str, tmp_path: Path) -
 
 READER = """
 import json, sys
-from release import index, pipeline  # the plan's modules
+from release import index, planning  # the plan's modules
 from release.http import make_session
 
 session = make_session()

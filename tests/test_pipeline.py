@@ -40,6 +40,7 @@ def test_publishes_and_reports(make_project, index: Index, action) -> None:
         "previous-version": "",
         "files": json.dumps(["flit_sample-1.0.0-py3-none-any.whl", "flit_sample-1.0.0.tar.gz"]),
         "published": "true",
+        "published-to": json.dumps([index.upload_url]),
         "credential": "API token",
         "release-url": "",
         "release-id": "",
@@ -612,10 +613,12 @@ def test_provenance_unreadable_after_the_upload(tmp_path: Path, fault: str) -> N
     from support.indexes import free_port
     from support.recorded import uploaded_sdist
 
-    from release import pipeline
+    from release import provenance
     from release.errors import PackageIndexError
+    from release.gha import Console
     from release.http import make_session
-    from release.model import Result
+    from release.model import Delivery, Result
+    from release.services import OidcRequest, Services
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Oversized)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -626,11 +629,15 @@ def test_provenance_unreadable_after_the_upload(tmp_path: Path, fault: str) -> N
     )
     dist, plan, project = uploaded_sdist(url)
     session = make_session(retries=0)
-    ctx = pipeline.Context(None, None, tmp_path, session)  # type: ignore[arg-type]
-    signed = pipeline.Signed({dist.filename: tmp_path / "a"}, None, None)  # type: ignore[arg-type]
+    services = Services(Console(actions=False), tmp_path, OidcRequest("", "", ""), "")
+    services._session = session
+    signed = provenance.Signed({dist.filename: tmp_path / "a"}, None, None)  # type: ignore[arg-type]
+    delivery = Delivery(plan.home.target.label)
     try:
         with pytest.raises(PackageIndexError) as info:
-            pipeline.confirm_provenance(ctx, plan, project, signed, Result(plan=plan))
+            provenance.confirm_provenance(
+                services, plan, plan.home, project, signed, Result(plan=plan), delivery
+            )
     finally:
         server.shutdown()
         server.server_close()
@@ -664,7 +671,7 @@ def _waiting_in_result(thread_id: int) -> bool:
 def test_ctrl_c_while_waiting_for_the_build_cancels_it() -> None:
     """Ctrl-C while the index read is done and the build still runs: the build is called
     off at once, not waited for."""
-    from release.pipeline import alongside
+    from release.planning import alongside
 
     seen: dict[str, bool] = {}
 

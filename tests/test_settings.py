@@ -372,7 +372,7 @@ def test_pypi_rules_auto_means_pypi_and_testpypi(
     env = action_env(**{"repository-url": repository, "pypi-rules": given})
     if "pkgs.example" in repository:
         env["INPUT_INDEX-URL"] = "https://pkgs.example/simple/"
-    assert Settings.from_action_env(env).pypi_policy is expected
+    assert Settings.from_action_env(env).targets[0].pypi_policy is expected
 
 
 @pytest.mark.parametrize("value", ["True", "yes", "", "on", "pypi"])
@@ -396,7 +396,7 @@ def test_pypi_rules_on_the_command_line(tmp_path: Path, flags: list[str], expect
         ["-C", str(tmp_path), "--tag", "v1.0", *flags], {"TWINE_PASSWORD": "pypi-local"}
     )
     assert settings.inputs["pypi_rules"] == expected
-    assert settings.pypi_policy is (expected != "false")  # the default URL is PyPI's
+    assert settings.targets[0].pypi_policy is (expected != "false")  # the default URL is PyPI's
     assert render("{pypi-rules=false}", "cli") == "--no-pypi-rules"
     assert render("{pypi-rules=false}", "action") == "pypi-rules: false"
 
@@ -407,7 +407,10 @@ def test_pypi_rules_on_the_command_line(tmp_path: Path, flags: list[str], expect
      ("512KiB", 512 << 10), ("300B", 300)],
 )  # fmt: skip
 def test_max_file_size(value: str, size: int | None) -> None:
-    assert Settings.from_action_env(action_env(**{"max-file-size": value})).max_file_size == size
+    assert (
+        Settings.from_action_env(action_env(**{"max-file-size": value})).targets[0].max_file_size
+        == size
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "2.5MiB", "200MB", "200 mib", "lots"])
