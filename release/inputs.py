@@ -73,9 +73,11 @@ INPUTS: tuple[Input, ...] = (
     ),
     Input(
         "user",
-        "User name for the index. PyPI API tokens and trusted publishing use __token__.",
+        "User name for the index. PyPI API tokens and trusted publishing use __token__. "
+        "Several indexes: one for all, or one per line in the order of repository-url.",
         default=TOKEN_USER,
         metavar="NAME",
+        many=True,
     ),
     Input(
         "repository-url",

@@ -356,7 +356,8 @@ def make_targets(
     """The indexes to publish to, in order: one per line of repository-url, each with
     the line of index-url at its place (or its known simple API), and its credential:
     trusted publishing when no password is given, else the token on the password's line
-    at the same place (an API token names one index)."""
+    at the same place (an API token names one index), and the user name on its line
+    (or the one given for all)."""
     uploads = lines(repository_urls)
     if len(uploads) <= 1:
         uploads = [repository_urls.strip()]  # one URL, checked as it is
@@ -376,6 +377,15 @@ def make_targets(
             f"{{repository-url}} names {sanitize_url(repeated[0])} more than once.",
             "List each index once, in the order to publish to them.",
         )
+    users = [user] if len(uploads) == 1 else lines(user) or [user]
+    if len(users) not in (1, len(uploads)):
+        raise InputError(
+            "user-count",
+            f"{{user}} has {len(users)} lines for the {len(uploads)} indexes in "
+            "{repository-url}.",
+            "Give one user name for every index, or one per line in the order of "
+            "{repository-url}.",
+        )
     tokens = [password] if len(uploads) == 1 else lines(password)
     if len(uploads) > 1 and tokens and len(tokens) != len(uploads):
         raise InputError(
@@ -389,14 +399,15 @@ def make_targets(
     for n, upload in enumerate(uploads):
         index = derive_index_url(upload, simple[n] if simple else "")
         token = tokens[n] if tokens else ""
+        name = users[n] if len(users) > 1 else users[0]
         known = upload.rstrip("/") + "/" in KNOWN_INDEXES
         targets.append(
             Target(
                 upload_url=upload,
                 simple_url=index,
                 label=sanitize_url(upload),
-                credential=API_TOKEN if token or user != TOKEN_USER else TRUSTED_PUBLISHING,
-                user=user,
+                credential=API_TOKEN if token or name != TOKEN_USER else TRUSTED_PUBLISHING,
+                user=name,
                 password=token,
                 skip_existing=skip_existing,
                 pypi_policy=known if pypi_rules == "auto" else pypi_rules == "true",
