@@ -383,8 +383,7 @@ def make_targets(
             "user-count",
             f"{{user}} has {len(users)} lines for the {len(uploads)} indexes in "
             "{repository-url}.",
-            "Give one user name for every index, or one per line in the order of "
-            "{repository-url}.",
+            "Give one user name for every index, or one per line in the order of {repository-url}.",
         )
     tokens = [password] if len(uploads) == 1 else lines(password)
     if len(uploads) > 1 and tokens and len(tokens) != len(uploads):
