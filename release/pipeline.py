@@ -667,10 +667,16 @@ def attest_files(
         )
         config = attest.trust_config(s.sigstore_trust_config)
         outdir = ctx.workdir / ".attestations"  # private, and never taken for a dist
+
+        def identity() -> str:  # a fresh token for each signing certificate
+            fresh = source.oidc_token("sigstore")
+            ctx.console.mask(fresh)
+            return fresh
+
         # Sigstore's certificate and transparency log can be slow to answer: a line
         # every SILENCE seconds says signing still runs.
         with Watchdog(ctx.console, f"Signing {len(dists)} attestation(s) with Sigstore"):
-            paths = attest.sign([d.path for d in dists], token, outdir=outdir, config=config)
+            paths = attest.sign([d.path for d in dists], identity, outdir=outdir, config=config)
         for dist, path in zip(dists, paths, strict=True):
             attest.verify(path, dist.path, publisher, config=config)
             ctx.console.line(f"{path.name}: signed, verified for {publisher.describe()}")
