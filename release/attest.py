@@ -22,7 +22,9 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from cryptography.x509 import Certificate
     from pypi_attestations import Attestation
     from sigstore.models import ClientTrustConfig
+    from sigstore.oidc import IdentityToken
+    from sigstore.sign import Signer, SigningContext
     from sigstore.verify import Verifier
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -53,6 +57,10 @@ _BUILD_CONFIG_URI = "1.3.6.1.4.1.57264.1.18"  # the top-level workflow of the ru
 _TOKEN_HINT = (
     "Request the token for Sigstore with the audience 'sigstore' "
     "(the job needs `permissions: id-token: write`)."
+)
+_SIGN_HINT = (
+    "Nothing was uploaded. Run the release again; if it keeps failing, "
+    "check https://status.sigstore.dev."
 )
 
 
@@ -113,19 +121,34 @@ def trust_config(path: Path | None, *, offline: bool = False) -> ClientTrustConf
 
 
 def sign(
-    files: Sequence[Path], identity_token: str, *, outdir: Path, config: ClientTrustConfig
+    files: Sequence[Path],
+    identity: Callable[[], str],
+    *,
+    outdir: Path,
+    config: ClientTrustConfig,
+    renew_before: float = 60.0,
+    workers: int = 4,
 ) -> list[Path]:
     """Sign a publish attestation for each file; write ``<name>.publish.attestation``.
+
+    ``identity()`` returns a fresh OIDC token for the audience "sigstore" on each call:
+    every signing certificate gets its own, and a certificate with less than
+    ``renew_before`` seconds left is replaced before the next file (GitHub's tokens and
+    Fulcio's certificates last minutes; a large matrix signs for longer). A new
+    certificate signs at least one file, whatever its time left, so renewing never
+    loops. Up to ``workers`` files are signed side by side, each worker with its own
+    certificate; the first failure stops the rest. The result is in the order of ``files``.
 
     The attestations go into ``outdir``, never next to the files, so that nothing that
     globs the distribution directory picks them up as distributions.
     """
     from pydantic import ValidationError
-    from pypi_attestations import Attestation, Distribution
+    from pypi_attestations import Distribution
     from sigstore.errors import Error as SigstoreError
-    from sigstore.oidc import IdentityError, IdentityToken
     from sigstore.sign import SigningContext
 
+    if workers < 1 or renew_before < 0:
+        raise ValueError(f"workers must be >= 1 and renew_before >= 0: {workers}, {renew_before}")
     names = [f.name for f in files]
     if len(set(names)) != len(names):
         raise ValueError(f"two files share a name: {sorted(names)}")
@@ -147,21 +170,18 @@ def sign(
                 "attestation-unreadable",
                 f"{path} cannot be read to sign it: {exc.strerror or exc}.",
             ) from exc
+    if not dists:
+        return []
 
-    try:
-        token = IdentityToken(identity_token)
-    except IdentityError as exc:
-        raise AttestationError(
-            "attestation-identity-token",
-            f"The OIDC token for Sigstore cannot be used: {_describe(exc)}",
-            _TOKEN_HINT,
-        ) from exc
+    first = _identity_token(identity())  # a token that cannot be used fails before any work
 
     # PyPI takes attestations whose log entry is Rekor v1's dsse/0.0.1, as
     # pypi-attestations' own signing CLI does; Rekor v2 entries are not accepted yet.
     config.force_tlog_version = 1
     try:
-        context = SigningContext.from_trust_config(config)
+        contexts = [
+            SigningContext.from_trust_config(config) for _ in range(min(workers, len(dists)))
+        ]
     except (SigstoreError, ValueError) as exc:
         raise AttestationError(
             "attestation-signing-config",
@@ -170,24 +190,7 @@ def sign(
         ) from exc
 
     outdir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    doing = "Requesting a signing certificate from Sigstore"
-    try:
-        with context.signer(token, cache=True) as signer:
-            for path, dist in dists:
-                doing = f"Signing {path.name} with Sigstore"
-                attestation = Attestation.sign(signer, dist)
-                written.append(_write(outdir / f"{path.name}{SUFFIX}", attestation))
-    # sigstore's service clients raise their own private exception types (and requests'
-    # and pydantic's), so every failure here is reported by its type and message.
-    except Exception as exc:
-        raise AttestationError(
-            "attestation-sign-failed",
-            f"{doing} failed: {_describe(exc)}",
-            "Nothing was uploaded. Run the release again; if it keeps failing, "
-            "check https://status.sigstore.dev.",
-        ) from exc
-    return written
+    return _Batch(dists, identity, first, outdir, renew_before).run(contexts)
 
 
 def verify(
@@ -259,6 +262,193 @@ def verify_provenance(
 
 
 # --- internals ----------------------------------------------------------------------------
+
+
+# --- signing side by side ---------------------------------------------------------------
+#
+# Who owns what. sigstore 4.5 promises no thread safety for a Signer or a SigningContext
+# (its Rekor and TSA clients keep an HTTP session per thread; its Fulcio client shares
+# one), so nothing of sigstore's is shared between threads:
+# - each worker thread owns one SigningContext (its Fulcio and Rekor clients and their
+#   sessions) and each Signer it makes with it (ephemeral key, certificate), with that
+#   certificate's expiry;
+# - shared and only read: the files and their digests, outdir, renew_before, the trust
+#   config's parsed documents (under each context's own TrustedRoot);
+# - shared under _Batch._lock: which file is next, the first failure;
+# - shared under _Batch._identity_lock: identity() (the caller's HTTP session and console
+#   are not promised thread-safe) and the first token, validated before the threads start;
+# - each result slot is written by the worker that signed its file, read after all ended.
+
+
+@dataclasses.dataclass
+class _Current:
+    """A worker's signer, and its certificate's end once an attestation showed it."""
+
+    signer: Signer
+    expires: datetime | None = None
+
+
+class _Batch:
+    """Sign files with up to one worker thread per SigningContext; see the comment above."""
+
+    def __init__(
+        self,
+        dists: Sequence[tuple[Path, Any]],
+        identity: Callable[[], str],
+        first: IdentityToken,
+        outdir: Path,
+        renew_before: float,
+    ) -> None:
+        self._dists = dists
+        self._identity = identity
+        self._spare: IdentityToken | None = first
+        self._outdir = outdir
+        self._renew_before = renew_before
+        self._lock = threading.Lock()
+        self._identity_lock = threading.Lock()
+        self._next = 0
+        self._failure: BaseException | None = None
+        self._written: list[Path | None] = [None] * len(dists)
+
+    def run(self, contexts: Sequence[SigningContext]) -> list[Path]:
+        if len(contexts) == 1:
+            self._work(contexts[0])
+        else:
+            threads = [
+                threading.Thread(target=self._work, args=(c,), name=f"sign-{n}")
+                for n, c in enumerate(contexts)
+            ]
+            for thread in threads:
+                thread.start()
+            try:
+                for thread in threads:
+                    thread.join()
+            except BaseException as exc:  # an interrupt: no more files are started
+                self._fail(exc)
+                raise
+        if self._failure is not None:
+            raise self._failure
+        written = [p for p in self._written if p is not None]
+        if len(written) != len(self._dists):
+            raise AssertionError("a file was left unsigned without a failure")
+        return written
+
+    def _take(self) -> int | None:
+        with self._lock:
+            if self._failure is not None or self._next == len(self._dists):
+                return None
+            self._next += 1
+            return self._next - 1
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            if self._failure is None:
+                self._failure = exc
+
+    def _work(self, context: SigningContext) -> None:
+        current: _Current | None = None
+        try:
+            while (index := self._take()) is not None:
+                path, dist = self._dists[index]
+                current, self._written[index] = self._sign(context, current, path, dist)
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _sign(
+        self, context: SigningContext, current: _Current | None, path: Path, dist: Any
+    ) -> tuple[_Current, Path]:
+        if current is None or (
+            current.expires is not None
+            and (current.expires - datetime.now(UTC)).total_seconds() < self._renew_before
+        ):
+            current = self._new_signer(context)
+        doing = f"Signing {path.name} with Sigstore"
+        try:
+            attestation = _attest(current.signer, dist, doing)
+        except AttestationError as err:
+            if current.expires is None or not _expired_certificate(err):
+                raise
+            # It expired between the check above and sigstore's own (renew_before near
+            # 0). sigstore checks before it signs, so nothing was logged: once more.
+            current = self._new_signer(context)
+            attestation = _attest(current.signer, dist, doing)
+        if current.expires is None:
+            from cryptography.x509 import load_der_x509_certificate
+
+            certificate = attestation.verification_material.certificate
+            current.expires = load_der_x509_certificate(certificate).not_valid_after_utc
+        return current, _write(self._outdir / f"{path.name}{SUFFIX}", attestation)
+
+    def _new_signer(self, context: SigningContext) -> _Current:
+        """A new key and certificate, from a new token.
+
+        A token serves the one certificate request made right after it is fetched, so
+        only the certificate's time left counts; sigstore refuses an expired token.
+        """
+        from sigstore.sign import Signer
+
+        with self._identity_lock:
+            token, self._spare = self._spare or _identity_token(self._identity()), None
+        try:
+            # cache=True: the key and certificate are made now, and reused until this
+            # worker replaces the signer; sigstore raises ExpiredCertificate rather than
+            # renew it itself.
+            return _Current(Signer(token, context, cache=True))
+        except Exception as exc:  # sigstore's service clients raise private types
+            raise AttestationError(
+                "attestation-sign-failed",
+                f"Requesting a signing certificate from Sigstore failed: {_describe(exc)}",
+                _SIGN_HINT,
+            ) from exc
+
+
+def _identity_token(raw: str) -> IdentityToken:
+    from sigstore.oidc import IdentityError, IdentityToken
+
+    try:
+        return IdentityToken(raw)
+    except IdentityError as exc:
+        raise AttestationError(
+            "attestation-identity-token",
+            f"The OIDC token for Sigstore cannot be used: {_describe(exc)}",
+            _TOKEN_HINT,
+        ) from exc
+
+
+def _attest(signer: Signer, dist: Any, doing: str) -> Attestation:
+    from pypi_attestations import Attestation
+
+    try:
+        return Attestation.sign(signer, dist)
+    # sigstore's service clients raise their own private exception types (and requests'
+    # and pydantic's), so every failure here is reported by its type and message.
+    except Exception as exc:
+        if _expired_certificate(exc):
+            raise AttestationError(
+                "attestation-sign-failed",
+                f"{doing} failed: ExpiredCertificate: the signing certificate had expired "
+                "before it was used.",
+                "Nothing was uploaded. Check the runner's clock: one ahead of Sigstore's "
+                "makes a new certificate look expired. Then run the release again.",
+            ) from exc
+        raise AttestationError(
+            "attestation-sign-failed", f"{doing} failed: {_describe(exc)}", _SIGN_HINT
+        ) from exc
+
+
+def _expired_certificate(exc: BaseException | None) -> bool:
+    """Whether sigstore's ExpiredCertificate is in the chain (pypi-attestations wraps it)."""
+    # sigstore 4.5 raises it from Signer.sign_dsse but exports it only from this private
+    # module (pypi-attestations imports it through sigstore.sign, which does not export it).
+    from sigstore._internal.fulcio import ExpiredCertificate
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, ExpiredCertificate):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _write(path: Path, attestation: Attestation) -> Path:

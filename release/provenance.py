@@ -73,8 +73,7 @@ def attest_files(
     console = services.console
     dists = [step.dist for step in plan.destinations[0].steps if step.dist.filename in signable]
     with console.group(f"Sign and verify {len(dists)} attestation(s) with Sigstore"):
-        token = trusted.oidc_token("sigstore")
-        console.mask(token)
+        token = trusted.oidc_token("sigstore")  # masked as it arrives
         claims = unverified_claims(token)
         publisher = attest.Publisher(
             repository=str(claims.get("repository", attesting.repository)),
@@ -83,10 +82,18 @@ def attest_files(
         )
         config = attest.trust_config(attesting.trust_config)
         outdir = services.workdir / ".attestations"  # private, and never taken for a dist
+        spare = [token]
+
+        def identity() -> str:
+            """A token for each signing certificate: the one read above first, then a
+            fresh one each time (a certificate near its end is replaced; the workers
+            each have their own). Called by one signing thread at a time."""
+            return spare.pop() if spare else trusted.oidc_token("sigstore")  # masked
+
         # Sigstore's certificate and transparency log can be slow to answer: a line
         # every SILENCE seconds says signing still runs.
         with Watchdog(console, f"Signing {len(dists)} attestation(s) with Sigstore"):
-            paths = attest.sign([d.path for d in dists], token, outdir=outdir, config=config)
+            paths = attest.sign([d.path for d in dists], identity, outdir=outdir, config=config)
         for dist, path in zip(dists, paths, strict=True):
             attest.verify(path, dist.path, publisher, config=config)
             console.line(f"{path.name}: signed, verified for {publisher.describe()}")

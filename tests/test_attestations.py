@@ -324,7 +324,7 @@ def test_rerun_after_attaching_an_attestation_failed(
         config = attest.trust_config(stack.trust_config)
         signed = attest.sign(
             [project.path / "dist" / name for name in files],
-            stack.oidc.token("sigstore"),
+            lambda: stack.oidc.token("sigstore"),
             outdir=tmp_path / "on-the-index",
             config=config,
         )

@@ -144,7 +144,9 @@ def make_dists(where: Path, *names: str) -> list[Path]:
 
 def sign_one(tmp_path: Path, config: Any, token: str) -> tuple[Path, Path]:
     [dist] = make_dists(tmp_path / "dist", "octo_pkg-1.0.0.tar.gz")
-    [attestation] = attest.sign([dist], token, outdir=tmp_path / "attestations", config=config)
+    [attestation] = attest.sign(
+        [dist], lambda: token, outdir=tmp_path / "attestations", config=config
+    )
     return attestation, dist
 
 
@@ -155,7 +157,7 @@ def test_sign_then_verify(
         tmp_path / "dist", "octo_pkg-1.0.0.tar.gz", "octo_pkg-1.0.0-py3-none-any.whl"
     )
     entries_before = len(standin.entries)
-    written = attest.sign(files, issuer.mint(), outdir=tmp_path / "attestations", config=config)
+    written = attest.sign(files, issuer.mint, outdir=tmp_path / "attestations", config=config)
 
     assert [p.name for p in written] == [
         "octo_pkg-1.0.0.tar.gz.publish.attestation",
@@ -316,7 +318,7 @@ def test_many_entries_each_carry_a_valid_proof(
     # Trees of several sizes: the inclusion proofs have inner and border parts.
     names = [f"octo_pkg-1.0.{i}.tar.gz" for i in range(7)]
     files = make_dists(tmp_path / "dist", *names)
-    written = attest.sign(files, issuer.mint(), outdir=tmp_path / "out", config=config)
+    written = attest.sign(files, issuer.mint, outdir=tmp_path / "out", config=config)
     for attestation, dist in zip(written, files, strict=True):
         attest.verify(attestation, dist, RIGHT, config=config)
 
@@ -324,7 +326,7 @@ def test_many_entries_each_carry_a_valid_proof(
 def test_token_for_another_audience(tmp_path: Path, config: Any, issuer: TokenIssuer) -> None:
     [dist] = make_dists(tmp_path / "dist", "octo_pkg-1.0.0.tar.gz")
     with pytest.raises(AttestationError) as err:
-        attest.sign([dist], issuer.mint(aud="pypi"), outdir=tmp_path / "out", config=config)
+        attest.sign([dist], lambda: issuer.mint(aud="pypi"), outdir=tmp_path / "out", config=config)
     assert err.value.code == "attestation-identity-token"
     assert err.value.message == (
         "The OIDC token for Sigstore cannot be used: IdentityError: Identity token is "
@@ -343,7 +345,7 @@ def test_token_from_an_unknown_key(tmp_path: Path, config: Any, standin: Sigstor
     stranger = TokenIssuer()
     issued = len(standin.certificates)
     with pytest.raises(AttestationError) as err:
-        attest.sign([dist], stranger.mint(), outdir=tmp_path / "out", config=config)
+        attest.sign([dist], stranger.mint, outdir=tmp_path / "out", config=config)
     assert err.value.code == "attestation-sign-failed"
     assert err.value.message.startswith(
         "Requesting a signing certificate from Sigstore failed: FulcioClientError"

@@ -32,7 +32,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,9 @@ class SigstoreStandIn:
     ``issuer`` is the ``iss`` a token must carry; ``certificate_issuer`` is what the
     certificates then name as the OIDC issuer (default: the token's ``iss``), so that a
     local OIDC stand-in with its own URL can still produce GitHub-shaped certificates.
+    ``certificate_lifetimes``, when set, gives the lifetime of the n-th certificate
+    (from 0) instead of ``certificate_lifetime``; both may be changed between requests.
+    A lifetime of 0 makes a certificate that has expired when it arrives.
     """
 
     def __init__(
@@ -149,6 +152,7 @@ class SigstoreStandIn:
         issuer: str = GITHUB_ISSUER,
         certificate_issuer: str | None = None,
         certificate_lifetime: dt.timedelta = dt.timedelta(minutes=10),
+        certificate_lifetimes: Callable[[int], dt.timedelta] | None = None,
     ) -> None:
         if (jwks_url is None) == (public_key is None):
             raise ValueError("give exactly one of jwks_url and public_key")
@@ -157,6 +161,7 @@ class SigstoreStandIn:
         self.issuer = issuer
         self.certificate_issuer = certificate_issuer
         self.certificate_lifetime = certificate_lifetime
+        self.certificate_lifetimes = certificate_lifetimes
 
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         # Everything is valid from a day ago, so clock skew and second rounding never
@@ -173,6 +178,11 @@ class SigstoreStandIn:
         self._leaves: list[bytes] = []
         self.entries: list[dict[str, Any]] = []  # the integrated entries, in log order
         self.certificates: list[x509.Certificate] = []  # every certificate issued
+        self._issued = 0  # certificate requests that got as far as being issued
+        # Each log entry's certificate (its verifier), and when (time.time()) it was logged.
+        self.signed_with: list[tuple[x509.Certificate, float]] = []
+        # Called before each log entry is made: a test can hold the log back with it.
+        self.entry_gate: Callable[[], None] | None = None
 
         standin = self
 
@@ -432,6 +442,10 @@ class SigstoreStandIn:
         self, csr: x509.CertificateSigningRequest, claims: Mapping[str, Any]
     ) -> x509.Certificate:
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        with self._lock:
+            number, self._issued = self._issued, self._issued + 1
+        lifetimes = self.certificate_lifetimes
+        lifetime = lifetimes(number) if lifetimes is not None else self.certificate_lifetime
         ca_public = self._ca_key.public_key()
         builder = (
             x509.CertificateBuilder()
@@ -440,7 +454,7 @@ class SigstoreStandIn:
             .public_key(csr.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now)
-            .not_valid_after(now + self.certificate_lifetime)
+            .not_valid_after(now + lifetime)
             .add_extension(
                 x509.KeyUsage(
                     digital_signature=True,
@@ -510,7 +524,7 @@ class SigstoreStandIn:
         except ValueError as exc:
             raise StandInError(400, f"bad verifier certificate: {exc}") from exc
 
-    def _integrate_dsse(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+    def _integrate_dsse(self, spec: Mapping[str, Any]) -> tuple[dict[str, Any], x509.Certificate]:
         """A dsse/0.0.1 proposal becomes the stored form: hashes plus signatures."""
         content = spec["proposedContent"]
         raw_envelope: str = content["envelope"]
@@ -525,8 +539,9 @@ class SigstoreStandIn:
             payload,
         )
         signatures = []
+        certificate = self._certificate(verifiers[0])
         for sig in envelope["signatures"]:
-            key = self._certificate(verifiers[0]).public_key()
+            key = certificate.public_key()
             if not isinstance(key, ec.EllipticCurvePublicKey):
                 raise StandInError(400, "only ECDSA verifiers are supported")
             try:
@@ -534,7 +549,7 @@ class SigstoreStandIn:
             except InvalidSignature as exc:
                 raise StandInError(400, "DSSE signature does not verify") from exc
             signatures.append({"signature": sig["sig"], "verifier": verifiers[0]})
-        return {
+        stored = {
             "apiVersion": "0.0.1",
             "kind": "dsse",
             "spec": {
@@ -549,10 +564,14 @@ class SigstoreStandIn:
                 "signatures": signatures,
             },
         }
+        return stored, certificate
 
-    def _integrate_hashedrekord(self, proposed: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _integrate_hashedrekord(
+        self, proposed: Mapping[str, Any]
+    ) -> tuple[Mapping[str, Any], x509.Certificate]:
         spec = proposed["spec"]
-        key = self._certificate(spec["signature"]["publicKey"]["content"]).public_key()
+        certificate = self._certificate(spec["signature"]["publicKey"]["content"])
+        key = certificate.public_key()
         digest = bytes.fromhex(spec["data"]["hash"]["value"])
         if not isinstance(key, ec.EllipticCurvePublicKey):
             raise StandInError(400, "only ECDSA verifiers are supported")
@@ -564,16 +583,19 @@ class SigstoreStandIn:
             )
         except InvalidSignature as exc:
             raise StandInError(400, "hashedrekord signature does not verify") from exc
-        return proposed
+        return proposed, certificate
 
     def _create_entry(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        if self.entry_gate is not None:
+            self.entry_gate()
         try:
             proposed = json.loads(body)
             kind = (proposed["kind"], proposed["apiVersion"])
+            stored: Mapping[str, Any]
             if kind == ("dsse", "0.0.1"):
-                stored: Mapping[str, Any] = self._integrate_dsse(proposed["spec"])
+                stored, certificate = self._integrate_dsse(proposed["spec"])
             elif kind == ("hashedrekord", "0.0.1"):
-                stored = self._integrate_hashedrekord(proposed)
+                stored, certificate = self._integrate_hashedrekord(proposed)
             else:
                 raise StandInError(400, f"unsupported entry kind: {kind}")
         except (ValueError, KeyError, TypeError) as exc:
@@ -589,7 +611,8 @@ class SigstoreStandIn:
             size = len(self._leaves)
             root = _root(self._leaves)
             path = _audit_path(index, self._leaves)
-            integrated = int(time.time())
+            logged = time.time()
+            integrated = int(logged)
             entry = {
                 "body": body_b64,
                 "integratedTime": integrated,
@@ -607,6 +630,7 @@ class SigstoreStandIn:
                 },
             }
             self.entries.append(entry)
+            self.signed_with.append((certificate, logged))
         return 201, {leaf.hex(): entry}
 
     def _checkpoint(self, size: int, root: bytes) -> str:
