@@ -62,7 +62,7 @@ def publish(plan: Plan, services: Services, result: Result) -> None:
             dest = regate(services, plan, dest)
             destinations = [*plan.destinations[:n], dest, *plan.destinations[n + 1 :]]
             plan = result.plan = dataclasses.replace(plan, destinations=destinations)
-        deliver(services, plan, dest, source, signed, result, result.deliveries[n])
+        deliver(services, plan, n, dest, source, signed, result)
     if plan.release is not None:
         with services.timed("GitHub Release"):
             assets.github_release(services, plan, result, signed)
@@ -71,21 +71,23 @@ def publish(plan: Plan, services: Services, result: Result) -> None:
 def deliver(
     services: Services,
     plan: Plan,
+    n: int,
     dest: Destination,
     source: CredentialSource | None,
     signed: provenance.Signed | None,
     result: Result,
-    delivery: Delivery,
 ) -> None:
-    """One target: upload what it lacks, confirm it serves every file, check its
-    provenance; ``delivery`` says how far it got."""
+    """Target ``n``: upload what it lacks, confirm it serves every file, check its
+    provenance; its Delivery in ``result`` says how far it got."""
     from . import provenance
     from .upload import Uploader, confirm
 
     console = services.console
     target = dest.target
+    delivery = result.deliveries[n]
     many = len(plan.destinations) > 1
     at = f" at {target.label}" if many else ""
+    which = f" (index {n + 1})" if many else ""  # the summary's Time row: short
     delivery.credential = target.credential if source is not None else ""
     minting = threading.Lock()  # uploads run side by side; a token is minted once
 
@@ -106,7 +108,7 @@ def deliver(
     )
     to_upload = dest.to_upload
     with (
-        services.timed(f"upload{at}"),
+        services.timed(f"upload{which}"),
         console.group(f"Upload {len(to_upload)} file(s) to {sanitize_url(target.upload_url)}"),
     ):
         for step in dest.steps:
@@ -123,13 +125,13 @@ def deliver(
             attestation = signed.files.get(step.dist.filename) if signed and attesting else None
             files.append((step.dist, [attestation] if attestation else []))
         uploader.upload_all(files, uploaded)
-    with services.timed(f"confirm{at}"):
+    with services.timed(f"confirm{which}"):
         confirm(dest.steps, lambda: fresh(services, plan, dest), services.session)
     delivery.confirmed = True
     if signed is not None and attesting:
         from . import index as idx
 
-        with services.timed(f"provenance{at}"):
+        with services.timed(f"provenance{which}"):
             with idx.after_upload():  # its errors must not say nothing was uploaded
                 project = fresh(services, plan, dest)
             provenance.confirm_provenance(services, plan, dest, project, signed, result, delivery)

@@ -68,7 +68,7 @@ def _file_status(name: str, result: Result, dry_run: bool) -> str:
             if step is not None
             else "left out (skip-existing)"
         )
-        said.append(status if len(plan.destinations) == 1 else f"{dest.target.label}: {status}")
+        said.append(status if len(plan.destinations) == 1 else f"index {n + 1}: {status}")
     return "; ".join(said)
 
 

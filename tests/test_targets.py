@@ -77,8 +77,7 @@ def test_one_build_goes_to_both_indexes_in_order(
     assert run.outputs["credential"] == "API token"
     assert "## ✅ Published flit-sample 1.0.0: 2 file(s) to 2 indexes" in run.summary
     assert f"| Index 1 | {labels[0]} (API token): has the release (2 uploaded now) |" in run.summary
-    for name in FILES:
-        assert f"{labels[0]}: uploaded; {labels[1]}: uploaded" in run.summary, name
+    assert run.summary.count("| index 1: uploaded; index 2: uploaded |") == len(FILES)
     # The first index had every file before the second was sent any.
     said = [line for line in run.out.splitlines() if ": uploaded at " in line]
     assert [line.rsplit(" at ", 1)[1] for line in said] == [labels[0]] * 2 + [labels[1]] * 2
