@@ -11,8 +11,8 @@ index's answer), and the title comes from one of nine kinds (``InputError``,
 ``PackageIndexError``...). Some 150 classes holding a string each would put a name
 between the reader and the code, and every raise site would change for nothing: the
 test binds each literal code to its class and this entry instead. The module is plain
-data (it imports only ``errors``), and nothing imports it at start: the tests and the
-README read it.
+data (it imports only ``errors``), and nothing imports it at start: the tests read it,
+and keep README's table of codes in step with it.
 
 ``FAMILIES`` declares the codes made from a template at the raise site, with every
 value; each value is also an entry of ``CODES``.
