@@ -228,7 +228,7 @@ CODES: dict[str, Code] = {
         PackageIndexError, "After the upload, the index marks the project deprecated."
     ),
     "index-file-changed": Code(
-        PackageIndexError, "A file confirmed on the index changed before it was attached."
+        PackageIndexError, "A file confirmed on the index changed or left before it was attached."
     ),
     # -- the upload credential -----------------------------------------------------------
     "password-missing": Code(
@@ -371,9 +371,7 @@ CODES: dict[str, Code] = {
     "github-draft-foreign": Code(
         GitHubError, "The draft release holds assets or notes not of this run."
     ),
-    "github-tag-moved": Code(
-        GitHubError, "The tag on GitHub points at another commit than the run's."
-    ),
+    "github-tag-moved": Code(GitHubError, "The tag on GitHub moved after the run started."),
     "github-tag-not-built": Code(
         GitHubError, "The tag on GitHub points at another commit than the one built."
     ),
