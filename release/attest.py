@@ -103,7 +103,7 @@ def trust_config(path: Path | None, *, offline: bool = False) -> ClientTrustConf
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AttestationError(
-            "attestation-trust-config",
+            "attestation-trust-config-unreadable",
             f"The Sigstore trust config {path} cannot be read: {exc.strerror or exc}.",
             "Give the path of a client trust config JSON file (trustedRoot + signingConfig).",
         ) from exc
@@ -112,7 +112,7 @@ def trust_config(path: Path | None, *, offline: bool = False) -> ClientTrustConf
         _ = config.trusted_root  # parsed on first use: fail here, not mid-release
     except (SigstoreError, ValueError) as exc:
         raise AttestationError(
-            "attestation-trust-config",
+            "attestation-trust-config-invalid",
             f"The Sigstore trust config {path} is not valid: {_describe(exc)}",
             "Give a client trust config JSON file "
             "(application/vnd.dev.sigstore.clienttrustconfig.v0.1+json).",
@@ -167,7 +167,7 @@ def sign(
             ) from exc
         except OSError as exc:
             raise AttestationError(
-                "attestation-unreadable",
+                "attestation-dist-unreadable",
                 f"{path} cannot be read to sign it: {exc.strerror or exc}.",
             ) from exc
     if not dists:
@@ -467,7 +467,7 @@ def _verifier(config: ClientTrustConfig) -> Verifier:
         return Verifier(trusted_root=config.trusted_root)
     except (SigstoreError, ValueError) as exc:
         raise AttestationError(
-            "attestation-trust-root",
+            "attestation-trust-root-unusable",
             f"The Sigstore trusted root cannot be used to verify: {_describe(exc)}",
         ) from exc
 
@@ -484,7 +484,7 @@ def _check(
         bundle = attestation.to_bundle()
     except (ConversionError, SigstoreError, ValueError) as exc:
         raise AttestationError(
-            "attestation-malformed", f"{what} cannot be read as a Sigstore bundle: {exc}"
+            "attestation-not-bundle", f"{what} cannot be read as a Sigstore bundle: {exc}"
         ) from exc
     try:
         # The policy raises AttestationError itself, naming the certificate's identity.
@@ -497,7 +497,7 @@ def _check(
         ) from exc
     if payload_type != _IN_TOTO:
         raise AttestationError(
-            "attestation-malformed", f"{what} holds {payload_type}, not an in-toto statement."
+            "attestation-not-in-toto", f"{what} holds {payload_type}, not an in-toto statement."
         )
     name, digest, predicate = _statement(payload, what)
     if _dist_key(name) != _dist_key(dist.name):
@@ -517,7 +517,7 @@ def _check(
         )
     if predicate not in (PUBLISH_PREDICATE, SLSA_PREDICATE):
         raise AttestationError(
-            "attestation-malformed", f"{what} has an unknown predicate type {predicate}."
+            "attestation-unknown-predicate", f"{what} has an unknown predicate type {predicate}."
         )
     return predicate
 
@@ -535,7 +535,7 @@ def _statement(payload: bytes, what: str) -> tuple[str, str, str]:
             raise ValueError("subject name, digest and predicate type must be strings")
     except (ValueError, KeyError, TypeError) as exc:
         raise AttestationError(
-            "attestation-malformed", f"{what} holds a malformed statement: {exc}"
+            "attestation-statement-malformed", f"{what} holds a malformed statement: {exc}"
         ) from exc
     return name, digest, predicate
 

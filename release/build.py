@@ -186,7 +186,7 @@ def deliver(built: Path, folder: Path, outdir: Path) -> Path:
     name = built.name
     if built.parent.resolve() != folder.resolve() or name in ("", ".", ".."):
         raise DistributionError(
-            "build-failed",
+            "build-output-misplaced",
             f"The build backend returned {printable_path(built)}, which is not a file in "
             "the folder it was asked to build into.",
             REPRODUCE,
@@ -196,7 +196,7 @@ def deliver(built: Path, folder: Path, outdir: Path) -> Path:
         fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         raise DistributionError(
-            "build-failed",
+            "build-output-unreadable",
             f"The built file {name} cannot be read ({exc.strerror}).",
             REPRODUCE,
         ) from None
@@ -204,7 +204,7 @@ def deliver(built: Path, folder: Path, outdir: Path) -> Path:
         st = os.fstat(src.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise DistributionError(
-                "build-failed", f"The built {name} is not a regular file.", REPRODUCE
+                "build-output-not-file", f"The built {name} is not a regular file.", REPRODUCE
             )
         outdir.mkdir(parents=True, exist_ok=True)
         with open(target, "xb") as dst:
@@ -1007,7 +1007,7 @@ def _unpack(sdist: Path, into: Path) -> Path:
             tf.extractall(into, filter="data")
     except (OSError, tarfile.TarError) as exc:
         raise DistributionError(
-            "build-failed",
+            "sdist-unpack-failed",
             f"The built sdist {sdist.name} cannot be unpacked to build the wheel: {exc}.",
             REPRODUCE,
         ) from None

@@ -182,12 +182,18 @@ def read_metadata(path: Path) -> RawMetadata:
         meta.name  # noqa: B018 - reading validates
         meta.version  # noqa: B018
     except (InvalidMetadata, ExceptionGroup) as exc:
-        raise DistributionError(
-            "dist-metadata-invalid",
-            f"{path.name}'s metadata is not valid: {exc}.",
-            "Rebuild the file with a current build backend.",
-        ) from None
+        raise _metadata_invalid(path, exc) from None
     return raw
+
+
+def _metadata_invalid(path: Path, exc: Exception) -> DistributionError:
+    """The one error for metadata that packaging (name, version) or twine (the whole of
+    it, as the upload sends it) finds not valid."""
+    return DistributionError(
+        "dist-metadata-invalid",
+        f"{path.name}'s metadata is not valid: {exc}.",
+        "The index would refuse it. Rebuild the file with a current build backend.",
+    )
 
 
 def read_dists(paths: Sequence[Path]) -> list[Dist]:
@@ -219,11 +225,7 @@ def read_dist(path: Path, sha256: Callable[[], str] | None = None) -> Dist:
     try:
         package = _package(path, sha256)
     except InvalidDistribution as exc:
-        raise DistributionError(
-            "dist-metadata-invalid",
-            f"{path.name}'s metadata is not valid: {exc}.",
-            "The index would refuse it. Rebuild the file with a current build backend.",
-        ) from None
+        raise _metadata_invalid(path, exc) from None
     return Dist(
         path=path,
         kind="wheel" if path.name.endswith(".whl") else "sdist",

@@ -109,7 +109,7 @@ def _toplevel(workdir: Path, env: Mapping[str, str], console: Console) -> Path |
             "The checkout belongs to another user. If you trust it, mark it safe: "
             f"git config --global --add safe.directory {at[1] if at else workdir.resolve()}"
         )
-    raise GitError("git-failed", f"git cannot read the checkout: {message}.", hint)
+    raise GitError("checkout-unreadable", f"git cannot read the checkout: {message}.", hint)
 
 
 def inspect(
@@ -148,7 +148,7 @@ def inspect(
     got = _git(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--", "."], workdir, env)
     if got.code != 0:
         raise GitError(
-            "git-failed",
+            "git-status-failed",
             f"git status failed in {workdir}: {_first_line(got.err) or f'exit {got.code}'}.",
             "Fix what git says; the checkout must be readable to check for uncommitted changes.",
         )

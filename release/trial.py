@@ -238,7 +238,7 @@ def parse_command(command: str) -> list[str]:
         ) from None
     if not words:
         raise InputError(
-            "test-command-invalid",
+            "test-command-empty",
             "{test-command} holds no command.",
             "Give a command line, e.g. 'python -m unittest discover -s {project}/tests'.",
         )

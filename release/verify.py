@@ -83,7 +83,7 @@ def check(
         if built:
             made = sorted({d.version for d in mismatched if not same_version(d.version, version)})
             raise DistributionError(
-                "dist-version-mismatch",
+                "build-version-mismatch",
                 f"The build made version {', '.join(made) or 'files named for another'}, but "
                 f"tag '{tag}' is version {version}: {listing}.",
                 f"Set the project's version to {version} before tagging (or, with "

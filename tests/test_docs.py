@@ -1,4 +1,5 @@
-"""The README documents exactly the inputs and outputs that action.yml declares."""
+"""The README documents exactly the inputs and outputs that action.yml declares, and the
+error codes that release/codes.py registers."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import re
 
 import yaml
 from support.runner import REPO
+
+from release.codes import CODES
 
 
 def table(heading: str) -> list[list[str]]:
@@ -34,3 +37,11 @@ def test_inputs_table_matches_action_yml() -> None:
 def test_outputs_table_matches_action_yml() -> None:
     spec = yaml.safe_load((REPO / "action.yml").read_text())
     assert [r[0].strip("`") for r in table("Outputs")] == list(spec["outputs"])
+
+
+def test_error_codes_table_matches_the_registry() -> None:
+    rows = [f"| `{code}` | {e.kind.title} | {e.meaning} |" for code, e in CODES.items()]
+    shown = ["| " + " | ".join(row) + " |" for row in table("Error codes")]
+    assert shown == rows, "README's Error codes table, as release/codes.py has it:\n" + "\n".join(
+        rows
+    )

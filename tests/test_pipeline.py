@@ -153,7 +153,7 @@ def test_dynamic_version_not_on_the_tag_is_refused(make_project, pypiserver: Ind
     # A dry run checks HEAD as it is: the build then names the version it made.
     run = action(project, "v3.1.4", pypiserver, dry_run="true")
     assert run.code == 1
-    title, message, _hint = the_error(run.out, "dist-version-mismatch")
+    title, message, _hint = the_error(run.out, "build-version-mismatch")
     assert title == "Distribution check failed"
     assert message.startswith("The build made version 3.1.5.dev1")
     assert "but tag 'v3.1.4' is version 3.1.4" in message
@@ -348,7 +348,7 @@ def test_built_version_differs_from_tag(make_project, pypiserver: Index, action)
     project.tag("v1.1.0")  # tagged without bumping pyproject.toml
     run = action(project, "v1.1.0", pypiserver)
     assert run.code == 1
-    assert the_error(run.out) == (
+    assert the_error(run.out, "build-version-mismatch") == (
         "Distribution check failed",
         "The build made version 1.0.0, but tag 'v1.1.0' is version 1.1.0: "
         "flit_sample-1.0.0-py3-none-any.whl (version 1.0.0), flit_sample-1.0.0.tar.gz "

@@ -367,7 +367,7 @@ def test_public_key_instead_of_jwks(
 def test_trust_config_errors(tmp_path: Path) -> None:
     with pytest.raises(AttestationError) as err:
         attest.trust_config(tmp_path / "missing.json")
-    assert err.value.code == "attestation-trust-config"
+    assert err.value.code == "attestation-trust-config-unreadable"
     assert err.value.message == (
         f"The Sigstore trust config {tmp_path / 'missing.json'} cannot be read: "
         "No such file or directory."
@@ -375,7 +375,7 @@ def test_trust_config_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text('{"mediaType": "nonsense"}')
     with pytest.raises(AttestationError) as err:
         attest.trust_config(tmp_path / "bad.json")
-    assert err.value.code == "attestation-trust-config"
+    assert err.value.code == "attestation-trust-config-invalid"
     assert err.value.message.startswith(
         f"The Sigstore trust config {tmp_path / 'bad.json'} is not valid: "
     )

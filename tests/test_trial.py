@@ -332,6 +332,15 @@ def test_a_command_line_that_cannot_be_split() -> None:
     )
 
 
+def test_an_empty_command_line() -> None:
+    with pytest.raises(InputError) as info:
+        parse_command("  ")
+    assert (info.value.code, info.value.message) == (
+        "test-command-empty",
+        "{test-command} holds no command.",
+    )
+
+
 # Passing.
 
 

@@ -157,7 +157,7 @@ def test_a_file_named_for_another_project(built: bool) -> None:
 def test_the_build_made_another_version() -> None:
     files = [dist(WHEEL), dist(SDIST)]
     assert refused(files, tag="v1.1.0", built=True) == (
-        "dist-version-mismatch",
+        "build-version-mismatch",
         "The build made version 1.0.0, but tag 'v1.1.0' is version 1.1.0: "
         "flit_sample-1.0.0-py3-none-any.whl (version 1.0.0), flit_sample-1.0.0.tar.gz "
         "(version 1.0.0).",
@@ -183,7 +183,7 @@ def test_file_name_and_metadata_must_agree(built: bool) -> None:
     """A file named for another version is refused even when its metadata is right."""
     renamed = dist("flit_sample-0.9.0-py3-none-any.whl", version="1.0.0")
     code, message, _hint = refused([renamed, dist(SDIST)], built=built)
-    assert code == "dist-version-mismatch"
+    assert code == ("build-version-mismatch" if built else "dist-version-mismatch")
     assert "flit_sample-0.9.0-py3-none-any.whl" in message
     assert SDIST not in message
 
