@@ -396,7 +396,7 @@ class _Batch:
             return _Current(Signer(token, context, cache=True))
         except Exception as exc:  # sigstore's service clients raise private types
             raise AttestationError(
-                "attestation-sign-failed",
+                "attestation-certificate-failed",
                 f"Requesting a signing certificate from Sigstore failed: {_describe(exc)}",
                 _SIGN_HINT,
             ) from exc
@@ -425,7 +425,7 @@ def _attest(signer: Signer, dist: Any, doing: str) -> Attestation:
     except Exception as exc:
         if _expired_certificate(exc):
             raise AttestationError(
-                "attestation-sign-failed",
+                "attestation-certificate-expired",
                 f"{doing} failed: ExpiredCertificate: the signing certificate had expired "
                 "before it was used.",
                 "Nothing was uploaded. Check the runner's clock: one ahead of Sigstore's "

@@ -300,6 +300,12 @@ CODES: dict[str, Code] = {
         AttestationError, "The Sigstore signing config cannot be used."
     ),
     "attestation-sign-failed": Code(AttestationError, "Signing with Sigstore failed."),
+    "attestation-certificate-failed": Code(
+        AttestationError, "Sigstore's CA did not issue a signing certificate."
+    ),
+    "attestation-certificate-expired": Code(
+        AttestationError, "A signing certificate had expired before it was used."
+    ),
     "attestation-unreadable": Code(AttestationError, "An attestation file cannot be read."),
     "attestation-malformed": Code(
         AttestationError, "An attestation file is not a PEP 740 attestation object."

@@ -283,7 +283,7 @@ def test_a_certificate_expired_on_arrival_is_not_used(
     outdir = tmp_path / "attestations"
     with pytest.raises(AttestationError) as err:
         attest.sign(files, identity, outdir=outdir, config=config, renew_before=0, workers=1)
-    assert err.value.code == "attestation-sign-failed"
+    assert err.value.code == "attestation-certificate-expired"
     assert err.value.message == (
         f"Signing {files[0].name} with Sigstore failed: ExpiredCertificate: the signing "
         "certificate had expired before it was used."

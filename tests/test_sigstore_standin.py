@@ -346,7 +346,7 @@ def test_token_from_an_unknown_key(tmp_path: Path, config: Any, standin: Sigstor
     issued = len(standin.certificates)
     with pytest.raises(AttestationError) as err:
         attest.sign([dist], stranger.mint, outdir=tmp_path / "out", config=config)
-    assert err.value.code == "attestation-sign-failed"
+    assert err.value.code == "attestation-certificate-failed"
     assert err.value.message.startswith(
         "Requesting a signing certificate from Sigstore failed: FulcioClientError"
     )
