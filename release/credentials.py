@@ -36,6 +36,7 @@ from .errors import CredentialError
 from .gha import Console, printable
 from .http import Page, TooLarge, TooSlow, Unreadable, request_capped
 from .inputs import API_TOKEN, TOKEN_USER, TRUSTED_PUBLISHING
+from .urls import exchange_base
 
 # Re-mint when the token expires within this many seconds, so an upload that starts now
 # still has a live token when it ends (PyPI's tokens live 15 minutes).
@@ -50,8 +51,6 @@ BACKOFF = 1.0  # seconds before the 2nd mint attempt, doubled after each failure
 TIMEOUT = (10, 30)  # connect, read (seconds)
 ANSWER_DEADLINE = 30.0  # seconds to read an answer's body once it has begun
 MAX_ANSWER = 1024 * 1024  # an audience, a JWT, a minted token: a few KiB at most
-# Hosts whose upload URL differs from where the exchange endpoints live.
-EXCHANGE_HOSTS = {"upload.pypi.org": "https://pypi.org"}
 # Indexes whose project settings pages we can link to.
 WAREHOUSE_HOSTS = frozenset({"pypi.org", "test.pypi.org"})
 ID_TOKEN_LINES = "permissions:\n  id-token: write"
@@ -90,29 +89,6 @@ class ApiToken:
 
     def credential(self, valid_for: float = 0.0) -> Credential:
         return self._credential
-
-
-def exchange_base(repository_url: str) -> str:
-    """Where an index's trusted publishing endpoints live (scheme://host[:port])."""
-    parts = urllib.parse.urlsplit(repository_url)
-    host = (parts.hostname or "").lower()
-    try:
-        port = parts.port
-    except ValueError:  # a port that is not a number
-        host = ""
-    if parts.scheme not in ("http", "https") or not host:
-        raise CredentialError(
-            "repository-url-invalid",
-            "The repository-url is not an http(s) URL with a host, so trusted publishing "
-            "has no index to ask for a token.",
-            "Set repository-url to the index's upload URL, e.g. https://upload.pypi.org/legacy/",
-        )
-    if host in EXCHANGE_HOSTS:
-        return EXCHANGE_HOSTS[host]
-    netloc = f"[{host}]" if ":" in host else host  # an IPv6 literal
-    if port is not None:
-        netloc += f":{port}"
-    return f"{parts.scheme}://{netloc}"
 
 
 def check_oidc_available(

@@ -36,7 +36,7 @@ import urllib3.exceptions
 
 from . import __version__
 from .gha import printable
-from .settings import sanitize_url
+from .urls import sanitize_url
 
 USER_AGENT = f"pypi-release-action/{__version__}"
 TIMEOUT = (10.0, 60.0)  # connect, read (seconds)

@@ -36,8 +36,8 @@ from .http import (
     get_capped,
     not_retried,
 )
-from .settings import sanitize_url
 from .simple import JSON_TYPE, REFUSED_STATUS, IndexFile, IndexProject, parse_page
+from .urls import sanitize_url
 from .versions import Gate, gate
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from .model import Action, Delivery, Destination, Plan, Result, Step
 from .services import Services
-from .settings import sanitize_url
+from .urls import sanitize_url
 
 if TYPE_CHECKING:
     from .credentials import CredentialSource

@@ -35,8 +35,8 @@ from .http import (
 from .index import after_upload, download
 from .model import Action, Step
 from .progress import Reporter, reporter
-from .settings import sanitize_url
 from .simple import REFUSED_STATUS, IndexProject
+from .urls import sanitize_url
 from .versions import same_version
 
 ATTEMPTS = 4

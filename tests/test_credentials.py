@@ -21,7 +21,6 @@ from release.credentials import (
     Credential,
     TrustedPublishing,
     check_oidc_available,
-    exchange_base,
     expiry,
     http_date,
     unverified_claims,
@@ -31,6 +30,7 @@ from release.credentials import (
 from release.errors import CredentialError
 from release.gha import Console
 from release.http import make_session
+from release.urls import exchange_base
 
 REPOSITORY = "octo-org/sample"
 OWNER_ID = "1234567"
