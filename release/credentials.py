@@ -24,6 +24,7 @@ import datetime
 import email.utils
 import json
 import math
+import random
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -34,7 +35,15 @@ from packaging.utils import canonicalize_name
 
 from .errors import CredentialError
 from .gha import Console, printable
-from .http import Page, TooLarge, TooSlow, Unreadable, request_capped
+from .http import (
+    BodyError,
+    Page,
+    RetryPolicy,
+    TransportError,
+    budget_of,
+    request_capped,
+    retry_after,
+)
 from .inputs import API_TOKEN, TOKEN_USER, TRUSTED_PUBLISHING
 from .urls import exchange_base
 
@@ -47,7 +56,7 @@ REFRESH_MARGIN = 300.0
 # with a dead token.
 DEFAULT_LIFETIME = 900.0
 MINT_ATTEMPTS = 4
-BACKOFF = 1.0  # seconds before the 2nd mint attempt, doubled after each failure
+BACKOFF = 1.0  # seconds before the 2nd mint attempt, doubled after each failure, jittered
 TIMEOUT = (10, 30)  # connect, read (seconds)
 ANSWER_DEADLINE = 30.0  # seconds to read an answer's body once it has begun
 MAX_ANSWER = 1024 * 1024  # an audience, a JWT, a minted token: a few KiB at most
@@ -174,6 +183,7 @@ class TrustedPublishing:
         console: Console,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        uniform: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self.base = exchange_base(repository_url)
         self.host = urllib.parse.urlsplit(self.base).netloc
@@ -184,6 +194,7 @@ class TrustedPublishing:
         self._console = console
         self._clock = clock
         self._sleep = sleep
+        self._uniform = uniform  # the jitter's random numbers
         self._audience: str | None = None
         self._current: Credential | None = None
         self._warned_reusable = False
@@ -211,19 +222,19 @@ class TrustedPublishing:
         url = f"{self.base}/_/oidc/audience"
         try:
             resp = _read(self._session, "GET", url)
-        except requests.RequestException as exc:
+        except TransportError as exc:
+            if isinstance(exc, BodyError):
+                raise CredentialError(
+                    "trusted-publishing-audience-failed",
+                    f"{self.host}'s answer to GET {url} could not be read: {exc}.",
+                    "Check repository-url. If it is right, the index or a proxy in between "
+                    "is misbehaving: re-run the job later.",
+                ) from None
             raise CredentialError(
                 "trusted-publishing-audience-failed",
-                f"Could not reach {self.host} to start trusted publishing: {type(exc).__name__}.",
+                f"Could not reach {self.host} to start trusted publishing: {exc}.",
                 "Check repository-url. If it is right, the index is unreachable from the "
                 "runner: re-run the job later.",
-            ) from None
-        except (TooLarge, TooSlow, Unreadable) as exc:
-            raise CredentialError(
-                "trusted-publishing-audience-failed",
-                f"{self.host}'s answer to GET {url} could not be read: {exc}.",
-                "Check repository-url. If it is right, the index or a proxy in between is "
-                "misbehaving: re-run the job later.",
             ) from None
         if resp.status == 404:
             raise CredentialError(
@@ -272,16 +283,12 @@ class TrustedPublishing:
                 url,
                 headers={"Authorization": f"bearer {self._request_token}"},
             )
-        except requests.RequestException as exc:
+        except TransportError as exc:
             raise CredentialError(
                 "oidc-token-request-failed",
-                f"The request for the job's OIDC token failed: {type(exc).__name__}.",
-                hint,
-            ) from None
-        except (TooLarge, TooSlow, Unreadable) as exc:
-            raise CredentialError(
-                "oidc-token-request-failed",
-                f"The answer to the request for the job's OIDC token could not be read: {exc}.",
+                f"The answer to the request for the job's OIDC token could not be read: {exc}."
+                if isinstance(exc, BodyError)
+                else f"The request for the job's OIDC token failed: {exc}.",
                 hint,
             ) from None
         if not _ok(resp):
@@ -320,23 +327,30 @@ class TrustedPublishing:
     def _mint(self) -> Credential:
         audience = self.audience()
         url = f"{self.base}/_/oidc/mint-token"
+        policy = self.mint_policy()
         problem = ""
-        for attempt in range(1, MINT_ATTEMPTS + 1):
-            if attempt > 1:
-                self._sleep(BACKOFF * 2 ** (attempt - 2))
+        after: float | None = None  # what the last answer asked to wait (Retry-After)
+        tried = 0
+        while True:
+            if tried:
+                decided = policy.pause(tried, after)
+                if not decided.retry:
+                    raise self._mint_failed(f"{problem} ({_after(tried, decided.why)})")
+            tried += 1
+            after = None
             # A fresh OIDC token for each attempt: a failed attempt may have used up the
             # last one's jti, and the index refuses a jti it has seen.
             jwt = self.oidc_token(audience)
             asked = self._clock()
             try:
                 resp = _read(self._session, "POST", url, json={"token": jwt}, allow_redirects=False)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                problem = f"the request failed ({type(exc).__name__})"
-                continue
-            except requests.RequestException as exc:
-                raise self._mint_failed(f"the request failed ({type(exc).__name__})") from None
-            except (TooLarge, TooSlow, Unreadable) as exc:
-                problem = f"its answer could not be read ({exc})"
+            except TransportError as exc:
+                if isinstance(exc, BodyError):
+                    problem = f"its answer could not be read ({exc})"
+                    continue
+                if not exc.transient:
+                    raise self._mint_failed(f"the request failed ({exc})") from None
+                problem = f"the request failed ({exc})"
                 continue
             if 300 <= resp.status < 400:
                 # requests counts a redirect as ok; it is no answer to the exchange, and
@@ -344,6 +358,7 @@ class TrustedPublishing:
                 raise self._redirected(resp, url)
             if resp.status >= 500 or resp.status == 429:
                 problem = f"it answered {_said(resp)}"
+                after = retry_after(resp)
                 continue
             try:
                 payload = json.loads(resp.body)
@@ -370,7 +385,17 @@ class TrustedPublishing:
                 f"{time.strftime('%H:%M:%S UTC', time.gmtime(expires))}."
             )
             return Credential(TOKEN_USER, token, TRUSTED_PUBLISHING, expires)
-        raise self._mint_failed(f"{problem} (after {MINT_ATTEMPTS} attempts)")
+
+    def mint_policy(self) -> RetryPolicy:
+        """The exchange's: MINT_ATTEMPTS, BACKOFF doubling with jitter, Retry-After
+        honoured up to the usual cap, every wait out of the run's budget."""
+        return RetryPolicy(
+            attempts=MINT_ATTEMPTS,
+            backoff=BACKOFF,
+            budget=budget_of(self._session),
+            sleep=self._sleep,
+            uniform=self._uniform,
+        )
 
     def _redirected(self, resp: Page, url: str) -> CredentialError:
         return CredentialError(
@@ -553,6 +578,12 @@ def _read(session: requests.Session, method: str, url: str, **kwargs: Any) -> Pa
         deadline=ANSWER_DEADLINE,
         **kwargs,
     )
+
+
+def _after(tried: int, why: str) -> str:
+    """How many attempts were made, and why no more were (when not for their number)."""
+    said = f"after {tried} attempt{'s' if tried > 1 else ''}"
+    return f"{said}; not retried further: {why}" if why else said
 
 
 def _ok(resp: Page) -> bool:

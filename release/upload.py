@@ -24,11 +24,14 @@ from .errors import DistributionError, PackageIndexError, ReleaseError, VersionE
 from .gha import Console, printable
 from .http import (
     MAX_RETRY_AFTER,
+    NO_JITTER,
     USER_AGENT,
-    BodyError,
+    NoAnswer,
     Page,
-    backoff,
+    RetryPolicy,
+    TransportError,
     budget_of,
+    not_retried,
     request_capped,
     retry_after,
 )
@@ -40,6 +43,7 @@ from .urls import sanitize_url
 from .versions import same_version
 
 ATTEMPTS = 4
+BACKOFF = 0.5  # seconds before the 2nd attempt of a file; doubled each time, with jitter
 # Files uploaded at once. An index spends most of an upload's time on its side (PyPI:
 # 0.5-1.5 s a file), so a few in parallel save most of the wait; few enough that no
 # index takes it for abuse.
@@ -371,26 +375,18 @@ class Uploader:
         """Upload ``dist``; raises PackageIndexError when the index does not end up with it."""
         scaled = dist.size / UPLOAD_RATE
         end = time.monotonic() + UPLOAD_DEADLINE + scaled
+        policy = self.policy(end)
         seen = _Seen()
         said = stopped = ""
         tries = 0
         while True:
             tries += 1
-            wait = backoff(tries - 1)
             after: float | None = None
             read_timeout = min(UPLOAD_READ_TIMEOUT + scaled, end - time.monotonic())
             try:
                 response = self._post(dist, attestations, read_timeout, end)
-            except requests.ConnectTimeout as exc:
-                said = f"{type(exc).__name__}, no connection within {CONNECT_TIMEOUT:.0f} s"
-            except requests.Timeout as exc:
-                said = f"{type(exc).__name__}, no answer within {read_timeout:.0f} s"
-            except requests.RequestException as exc:
-                said = f"{type(exc).__name__}, no answer"
-            except BodyError as exc:  # not sent in time, or its answer unreadable
-                said = str(exc)
-                if exc.status is not None:
-                    said = f"HTTP {exc.status}, but its answer could not be read: {exc}"
+            except TransportError as exc:  # no answer, not sent in time, or unreadable
+                said = _no_answer(exc, read_timeout)
             else:
                 status = response.status
                 if 200 <= status < 300:
@@ -402,7 +398,6 @@ class Uploader:
                     raise self._refused_credentials(dist, said)
                 if status == 429:
                     after = retry_after(response)
-                    wait = wait if after is None else after
                 elif status < 500 and status not in (408, 409):
                     # A refusal is a refusal, whatever its words ("License-File LICENSE
                     # does not exist in ..."): only the index listing the file with our
@@ -422,13 +417,12 @@ class Uploader:
                     f"{said}; counted as uploaded"
                 )
                 return
-            if tries >= ATTEMPTS:
-                break
-            stopped = self._why_not_wait(wait, after, end)
-            if stopped:
+            decided = policy.decide(tries, after)
+            if not decided.retry:
+                stopped = decided.why
                 break
             self.console.line(f"{dist.filename}: upload failed ({said}); retrying")
-            self.sleep(wait)
+            policy.sleep(decided.seconds)
         failed = "once" if tries == 1 else f"{tries} times"
         raise PackageIndexError(
             "upload-failed",
@@ -445,18 +439,21 @@ class Uploader:
             "already uploaded are kept, and the re-run uploads the rest.",
         )
 
-    def _why_not_wait(self, wait: float, after: float | None, end: float) -> str:
-        """'' to go on and wait ``wait`` seconds; otherwise why retrying stops now."""
-        if after is not None and after > MAX_RETRY_AFTER:
-            return (
-                f"the index asked to retry after {after:.0f} s, longer than the "
-                f"{MAX_RETRY_AFTER:.0f} s this action waits"
-            )
-        if time.monotonic() + wait + MIN_ATTEMPT > end:
-            return "no time is left for another attempt within this file's deadline"
-        if not self.budget.take(wait):
-            return f"the run's budget of {self.budget.total:.0f} s for waiting on retries is spent"
-        return ""
+    def policy(self, end: float) -> RetryPolicy:
+        """One file's: ATTEMPTS, BACKOFF doubling with jitter, 429's Retry-After honoured
+        up to MAX_RETRY_AFTER, each attempt started with MIN_ATTEMPT left before ``end``
+        (the file's deadline), every wait out of the run's budget."""
+        return RetryPolicy(
+            attempts=ATTEMPTS,
+            backoff=BACKOFF,
+            max_retry_after=MAX_RETRY_AFTER,
+            budget=self.budget,
+            deadline=end,
+            margin=MIN_ATTEMPT,
+            ends="no time is left for another attempt within this file's deadline",
+            asker="the index",
+            sleep=self.sleep,
+        )
 
     def _where_things_are(self, dist: Dist, seen: _Seen) -> str:
         """Which of this version's files the index lists, as last read."""
@@ -540,23 +537,31 @@ def confirm(
     retry budget). The upload is done by now: an index that cannot be read says so with
     a hint that fits (re-run to confirm), not one that says nothing was uploaded.
     """
-    budget = budget_of(session)
+    # A poll for a cache to catch up, not a retry after a failure: no jitter.
+    policy = RetryPolicy(
+        attempts=attempts,
+        backoff=delay,
+        jitter=NO_JITTER,
+        budget=budget_of(session),
+        sleep=sleep,
+    )
     missing: list[str] = []
     listed: dict[str, Any] = {}
     stopped = ""
-    for attempt in range(attempts):
+    tried = 0
+    while True:
+        tried += 1
         with after_upload():
             project = read()
         _check_still_active(project, steps)
         listed = {f.filename: f for f in project.files}
         missing = [s.dist.filename for s in steps if s.dist.filename not in listed]
-        if not missing or attempt + 1 >= attempts:
+        if not missing:
             break
-        wait = delay * 2**attempt
-        if not budget.take(wait):
-            stopped = f" (the run's budget of {budget.total:.0f} s for waiting is spent)"
+        decided = policy.pause(tried)
+        if not decided.retry:
+            stopped = not_retried(decided.why)
             break
-        sleep(wait)
     if missing:
         there = [s.dist.filename for s in steps if s.dist.filename in listed]
         raise PackageIndexError(
@@ -603,3 +608,16 @@ def _check_still_active(project: IndexProject, steps: Sequence[Step]) -> None:
         "Installers may not get this release. Ask the index why the project's status "
         "changed; once it is active again, re-run to confirm (nothing is uploaded twice).",
     )
+
+
+def _no_answer(exc: TransportError, read_timeout: float) -> str:
+    """What an upload attempt that got no readable answer met, for its messages."""
+    if isinstance(exc, NoAnswer):
+        if exc.timeout == "connect":
+            return f"{exc}, no connection within {CONNECT_TIMEOUT:.0f} s"
+        if exc.timeout == "read":
+            return f"{exc}, no answer within {read_timeout:.0f} s"
+        return f"{exc}, no answer"
+    if exc.status is not None:
+        return f"HTTP {exc.status}, but its answer could not be read: {exc}"
+    return str(exc)  # the request body not sent in time

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -90,6 +91,8 @@ class Exchange:
             "console": console,
             "clock": self.clock,
             "sleep": self.sleeps.append,
+            # The jitter's middle: each wait is the backoff itself (jitter: see below).
+            "uniform": lambda low, high: (low + high) / 2,
         }
         self.tp = TrustedPublishing(**{**options, **kw})
 
@@ -569,6 +572,36 @@ def test_mint_retries_5xx_and_non_json_with_backoff(
     assert front.mint_calls == 4
     assert oidc.requests == 4  # a fresh OIDC token for each attempt
     assert masks(out) == [*oidc.issued, cred.password]
+
+
+def test_mint_waits_are_jittered_and_drawn_from_the_runs_budget(
+    front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console
+) -> None:
+    session = make_session(budget=100.0)
+    seeded = random.Random(21)  # noqa: S311 - jitter, seeded
+    exchange = Exchange(front, oidc, console, session=session, uniform=seeded.uniform)
+    front.fail_mint("server-error", 3)
+    exchange.credential()
+    assert len(exchange.sleeps) == 3
+    for wait, backoff in zip(exchange.sleeps, [1.0, 2.0, 4.0], strict=True):
+        assert backoff * 0.75 <= wait <= backoff * 1.25
+    assert exchange.sleeps != [1.0, 2.0, 4.0]
+    assert session.budget.left == pytest.approx(100.0 - sum(exchange.sleeps))
+
+
+def test_mint_stops_when_the_runs_budget_is_spent(
+    front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console
+) -> None:
+    exchange = Exchange(front, oidc, console, session=make_session(budget=2.0))
+    front.fail_mint("server-error", 10)
+    err = exchange.error()
+    assert err.message == (
+        f"{exchange.host} did not mint an upload token by trusted publishing: it answered "
+        "503 Service Unavailable (after 2 attempts; not retried further: the run's budget "
+        "of 2 s for waiting on retries is spent)."
+    )
+    assert exchange.sleeps == [1.0]
+    assert front.mint_calls == 2
 
 
 def test_a_lost_answer_is_retried_with_a_fresh_oidc_token(
