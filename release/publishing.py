@@ -35,6 +35,8 @@ from .services import Services
 from .urls import sanitize_url
 
 if TYPE_CHECKING:
+    import requests
+
     from .credentials import CredentialSource
     from .dists import Dist
     from .simple import IndexFile, IndexProject
@@ -101,7 +103,7 @@ def deliver(
         repository_url=target.upload_url,
         credential=current,
         session=services.session,
-        read_index=lambda: fresh(services, plan, dest),
+        read_index=lambda session: fresh(services, plan, dest, session),
         console=console,
     )
     to_upload = dest.to_upload
@@ -135,11 +137,15 @@ def deliver(
             provenance.confirm_provenance(services, plan, dest, project, signed, result, delivery)
 
 
-def fresh(services: Services, plan: Plan, dest: Destination) -> IndexProject:
-    """The target's project page, read past every cache."""
+def fresh(
+    services: Services, plan: Plan, dest: Destination, session: requests.Session | None = None
+) -> IndexProject:
+    """The target's project page, read past every cache (through ``session``: an upload
+    thread's own; else the run's)."""
     from . import index as idx
 
-    return idx.read_project(services.session, dest.target.simple_url, plan.project, fresh=True)
+    session = services.session if session is None else session
+    return idx.read_project(session, dest.target.simple_url, plan.project, fresh=True)
 
 
 def regate(services: Services, plan: Plan, dest: Destination) -> Destination:

@@ -10,6 +10,7 @@ sent) is settled by reading the index, not by guessing.
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -34,6 +35,7 @@ from .http import (
     not_retried,
     request_capped,
     retry_after,
+    sibling,
 )
 from .index import after_upload, download
 from .model import Action, Step
@@ -217,6 +219,14 @@ class Uploader:
     as uploaded. Retries back off with jitter, honour 429's ``Retry-After`` up to
     ``MAX_RETRY_AFTER``, and stop at the file's deadline or when the run's retry budget
     is spent; the error then says which bound stopped them.
+
+    Each upload thread of ``upload_all`` has an HTTP session of its own (requests does
+    not promise that a session is safe to share between threads), made by
+    ``new_session`` (by default one like ``session``, with the same retry budget: the
+    run's, whose ``take`` is atomic) and closed once the thread's batch is done. Its
+    POSTs and its reads of the index (``read_index(session)``) go through it. ``upload``
+    called from the caller's own thread uses ``session``. ``credential`` is called from
+    the upload threads: it must be safe to share (credentials.py's sources are).
     """
 
     def __init__(
@@ -225,16 +235,19 @@ class Uploader:
         repository_url: str,
         credential: Callable[[float], tuple[str, str]],
         session: requests.Session,
-        read_index: Callable[[], IndexProject],
+        read_index: Callable[[requests.Session], IndexProject],
         console: Console,
         sleep: Callable[[float], None] = time.sleep,
         concurrency: int = CONCURRENCY,
         progress: Reporter | None = None,
+        new_session: Callable[[], requests.Session] | None = None,
     ) -> None:
         self.url = repository_url
         self.where = sanitize_url(repository_url)
         self.credential = credential
         self.session = session
+        self.new_session = new_session or (lambda: sibling(session))
+        self._thread = threading.local()  # .session: an upload thread's own
         self.budget = budget_of(session)
         self.read_index = read_index
         self.console = console
@@ -242,6 +255,11 @@ class Uploader:
         self.concurrency = concurrency
         # Bars in a terminal, periodic lines elsewhere: see progress.py.
         self.progress = progress if progress is not None else reporter(console)
+
+    def _session(self) -> requests.Session:
+        """This thread's session: an upload thread's own, else the caller's."""
+        own: requests.Session | None = getattr(self._thread, "session", None)
+        return self.session if own is None else own
 
     def _post(
         self, dist: Dist, attestations: Sequence[Path], read_timeout: float, until: float
@@ -266,7 +284,7 @@ class Uploader:
             )
             try:
                 return request_capped(
-                    self.session,
+                    self._session(),
                     "POST",
                     self.url,
                     data=encoder,
@@ -293,7 +311,7 @@ class Uploader:
     def _landed(self, dist: Dist, seen: _Seen) -> bool:
         """After a failure: does the index now list the file, with our bytes?"""
         try:
-            seen.listed = self.read_index().sha256s()
+            seen.listed = self.read_index(self._session()).sha256s()
             seen.unread = ""
         except PackageIndexError as exc:
             seen.listed, seen.unread = {}, exc.code
@@ -341,10 +359,15 @@ class Uploader:
             if failures or unexpected is not None or not batch:
                 continue
             workers = min(self.concurrency, len(batch))
-            # The bars are drawn while the batch runs, and go once its threads are done.
+            sessions = _Sessions(self.new_session, self._thread)
+            # The bars are drawn while the batch runs, and go once its threads are done;
+            # the threads' sessions are closed once the threads are done.
             with (
+                sessions,
                 self.progress.showing(),
-                ThreadPoolExecutor(workers, thread_name_prefix="upload") as pool,
+                ThreadPoolExecutor(
+                    workers, thread_name_prefix="upload", initializer=sessions.open
+                ) as pool,
             ):
                 running = {pool.submit(self.upload, dist, att): dist for dist, att in batch}
                 try:
@@ -491,6 +514,33 @@ class Uploader:
             "project, or used with a user other than '__token__' (PyPI API tokens need "
             "user __token__); with trusted publishing, check the publisher on the index.",
         )
+
+
+class _Sessions:
+    """The HTTP sessions of one batch's upload threads: ``open`` gives the calling
+    thread one of its own (the pool's initializer: once per thread); leaving the
+    ``with`` closes them all, once the pool has shut down."""
+
+    def __init__(self, make: Callable[[], requests.Session], local: threading.local) -> None:
+        self._make = make
+        self._local = local
+        self._made: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        session = self._make()
+        with self._lock:
+            self._made.append(session)
+        self._local.session = session
+
+    def __enter__(self) -> _Sessions:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            made, self._made = self._made, []
+        for session in made:
+            session.close()
 
 
 class _Seen:
