@@ -25,6 +25,7 @@ import email.utils
 import json
 import math
 import random
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -87,11 +88,15 @@ class Credential:
 
 
 class CredentialSource(Protocol):
+    """Where the upload credential comes from; ``credential`` is called from the upload
+    threads at once, so a source guards its own state."""
+
     def credential(self, valid_for: float = 0.0) -> Credential: ...
 
 
 class ApiToken:
-    """A password given as input: used as it is, no OIDC request at all."""
+    """A password given as input: used as it is, no OIDC request at all. Safe to share
+    between threads: it holds one frozen Credential and never changes."""
 
     def __init__(self, user: str, password: str) -> None:
         self._credential = Credential(user, password, API_TOKEN)
@@ -170,7 +175,13 @@ def upload_credentials(
 
 
 class TrustedPublishing:
-    """Mints upload tokens from the job's OIDC identity, again when one nears expiry."""
+    """Mints upload tokens from the job's OIDC identity, again when one nears expiry.
+
+    Shared by the upload threads: its own lock guards its state (the audience, the
+    token, the warning given) and its session, as twine's TrustedPublishingAuthenticator
+    does. A thread that finds the token too close to its expiry mints a new one while
+    the others wait for it, so a token is minted once however many ask at once.
+    """
 
     def __init__(
         self,
@@ -195,6 +206,9 @@ class TrustedPublishing:
         self._clock = clock
         self._sleep = sleep
         self._uniform = uniform  # the jitter's random numbers
+        # Guards everything below, and every use of the session. Re-entrant: a mint
+        # asks for the audience and an OIDC token, public methods that take it too.
+        self._lock = threading.RLock()
         self._audience: str | None = None
         self._current: Credential | None = None
         self._warned_reusable = False
@@ -204,21 +218,26 @@ class TrustedPublishing:
         REFRESH_MARGIN, or within ``valid_for`` (how long the upload about to use it may
         take: an index checks the token once the upload has arrived). Each mint takes a
         new OIDC token: each one is good for one exchange."""
-        current = self._current
-        if (
-            current is not None
-            and current.expires is not None
-            and current.expires - self._clock() > max(REFRESH_MARGIN, valid_for)
-        ):
-            return current
-        self._current = self._mint()
-        return self._current
+        with self._lock:
+            current = self._current
+            if (
+                current is not None
+                and current.expires is not None
+                and current.expires - self._clock() > max(REFRESH_MARGIN, valid_for)
+            ):
+                return current
+            self._current = self._mint()
+            return self._current
 
     # -- step 1: the audience -------------------------------------------------------------
 
     def audience(self) -> str:
-        if self._audience is not None:
+        with self._lock:
+            if self._audience is None:
+                self._audience = self._ask_audience()
             return self._audience
+
+    def _ask_audience(self) -> str:
         url = f"{self.base}/_/oidc/audience"
         try:
             resp = _read(self._session, "GET", url)
@@ -261,13 +280,16 @@ class TrustedPublishing:
                 "This points to an outage or maintenance of the index, or to a wrong "
                 "repository-url: check it, then re-run the job.",
             )
-        self._audience = audience
         return audience
 
     # -- step 2: the job's OIDC token -----------------------------------------------------
 
     def oidc_token(self, audience: str) -> str:
         """A fresh OIDC token from GitHub for this audience (masked at once)."""
+        with self._lock:
+            return self._oidc_token(audience)
+
+    def _oidc_token(self, audience: str) -> str:
         sep = "&" if "?" in self._request_url else "?"
         url = f"{self._request_url}{sep}{urllib.parse.urlencode({'audience': audience})}"
         hint = (

@@ -27,7 +27,6 @@ here runs concurrently.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from typing import TYPE_CHECKING
 
 from .model import Action, Delivery, Destination, Plan, Result, Step
@@ -89,14 +88,13 @@ def deliver(
     many = len(plan.destinations) > 1
     at = f" at {target.label}" if many else ""
     delivery.credential = target.credential if source is not None else ""
-    minting = threading.Lock()  # uploads run side by side; a token is minted once
 
     def current(valid_for: float = 0.0) -> tuple[str, str]:
         if source is None:
             return "", ""
-        # A minted token is minted again near its expiry, or when the upload may outlast it.
-        with minting:
-            cred = source.credential(valid_for)
+        # A minted token is minted again near its expiry, or when the upload may outlast
+        # it; the upload threads share the source, which guards itself with its own lock.
+        cred = source.credential(valid_for)
         return cred.user, cred.password
 
     uploader = Uploader(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import random
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -556,6 +557,59 @@ def test_reusable_workflow_warning(
 def test_no_warning_for_a_plain_workflow(exchange: Exchange, out: io.StringIO) -> None:
     exchange.credential()
     assert "::warning" not in out.getvalue()
+
+
+# -- shared by the upload threads -------------------------------------------------------
+
+
+def at_once(n: int, call: Callable[[], Credential]) -> list[Credential]:
+    """``call`` from ``n`` threads released together; what each got."""
+    start = threading.Barrier(n)
+    got: list[Credential] = []
+    failed: list[BaseException] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        start.wait(20)
+        try:
+            cred = call()
+        except BaseException as exc:  # reported below, in the test's thread
+            with lock:
+                failed.append(exc)
+        else:
+            with lock:
+                got.append(cred)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failed == []
+    assert len(got) == n
+    return got
+
+
+def test_many_threads_at_once_mint_once(
+    exchange: Exchange, front: TrustedPublishingIndex, oidc: GitHubOIDC
+) -> None:
+    got = at_once(16, exchange.credential)
+    assert front.mint_calls == 1
+    assert oidc.requests == 1
+    assert len(front.minted) == 1
+    assert {c.password for c in got} == {front.minted[0].token}
+    # Near its expiry, the threads asking at once get one new token between them.
+    exchange.clock.now += DEFAULT_LIFETIME - REFRESH_MARGIN + 1
+    again = at_once(16, exchange.credential)
+    assert front.mint_calls == 2
+    assert oidc.requests == 2
+    assert {c.password for c in again} == {front.minted[1].token}
+
+
+def test_an_api_token_is_the_same_for_every_thread() -> None:
+    source = ApiToken("__token__", "pypi-secret")
+    got = at_once(8, source.credential)
+    assert all(c is got[0] for c in got)
 
 
 # -- retries ----------------------------------------------------------------------------
