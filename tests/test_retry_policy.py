@@ -231,3 +231,39 @@ def test_the_retry_loops_note_is_carried() -> None:
 def test_transport_lets_anything_else_pass() -> None:
     with pytest.raises(ValueError, match="not a transport"), transport():
         raise ValueError("not a transport failure")
+
+
+# -- the GitHub POST's loop -------------------------------------------------------------
+
+
+def test_a_post_is_looked_for_after_each_failure_then_retried_after_a_backoff() -> None:
+    from release import github
+    from release.errors import GitHubError
+
+    events: list[str] = []
+
+    def attempt() -> str:
+        events.append("post")
+        raise GitHubError("github-http-error", "GitHub answered HTTP 502.", "later", transient=True)
+
+    def recover() -> str | None:
+        events.append("look")
+        return None
+
+    p = policy(attempts=3, budget=RetryBudget(1.0), sleep=lambda s: events.append(f"wait {s}"))
+    with pytest.raises(GitHubError) as info:
+        github._retry_post("attaching x", "o/r", attempt, recover, p)
+    # 0.5 s, then 1 s: more than the 0.5 s left of the budget
+    assert events == ["post", "wait 0.5", "look", "post"]
+    assert info.value.message == (
+        "GitHub answered HTTP 502 (not retried further: the run's budget of 1 s for waiting "
+        "on retries is spent)."
+    )
+    assert info.value.transient
+
+    events.clear()
+    p = policy(attempts=2, sleep=lambda s: events.append(f"wait {s}"))
+    with pytest.raises(GitHubError) as info:
+        github._retry_post("attaching x", "o/r", attempt, recover, p)
+    assert events == ["post", "wait 0.5", "look", "post"]
+    assert info.value.message == "GitHub answered HTTP 502."  # out of attempts: as it was
