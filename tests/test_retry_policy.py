@@ -3,6 +3,7 @@ sleep and the jitter's random numbers are injected."""
 
 from __future__ import annotations
 
+import io
 import random
 import threading
 from typing import Any
@@ -267,3 +268,46 @@ def test_a_post_is_looked_for_after_each_failure_then_retried_after_a_backoff() 
         github._retry_post("attaching x", "o/r", attempt, recover, p)
     assert events == ["post", "wait 0.5", "look", "post"]
     assert info.value.message == "GitHub answered HTTP 502."  # out of attempts: as it was
+
+
+def test_each_loop_has_its_numbers_and_the_runs_budget() -> None:
+    """The GET loop, the upload, the mint and the GitHub POST: each its own attempts and
+    backoff, all jittered, all drawing on the one budget of the run's session."""
+    from release import github, upload
+    from release.credentials import TrustedPublishing
+    from release.gha import Console
+    from release.simple import IndexProject
+
+    session = make_session(budget=77.0)
+    console = Console(actions=False, stream=io.StringIO())
+    uploader = upload.Uploader(
+        repository_url="http://127.0.0.1:9/legacy/",
+        credential=lambda _valid_for: ("", ""),
+        session=session,
+        read_index=lambda _session: IndexProject("demo"),
+        console=console,
+    )
+    minting = TrustedPublishing(
+        repository_url="http://127.0.0.1:9/legacy/",
+        request_url="http://127.0.0.1:9/token",
+        request_token="t",
+        project="demo",
+        session=session,
+        console=console,
+    )
+    policies = {
+        "get": session.policy(NOW),
+        "upload": uploader.policy(NOW),
+        "mint": minting.mint_policy(),
+        "post": github.post_policy(session),
+    }
+    numbers = {k: (p.attempts, p.backoff, p.factor, p.jitter) for k, p in policies.items()}
+    assert numbers == {
+        "get": (5, 0.5, 2.0, SPREAD),
+        "upload": (4, 0.5, 2.0, SPREAD),
+        "mint": (4, 1.0, 2.0, SPREAD),
+        "post": (3, 0.5, 2.0, SPREAD),
+    }
+    assert all(p.budget is session.budget for p in policies.values())
+    assert (policies["get"].deadline, policies["get"].margin) == (NOW, 1.0)
+    assert (policies["upload"].deadline, policies["upload"].margin) == (NOW, 5.0)
