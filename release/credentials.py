@@ -24,6 +24,8 @@ import datetime
 import email.utils
 import json
 import math
+import random
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -34,8 +36,17 @@ from packaging.utils import canonicalize_name
 
 from .errors import CredentialError
 from .gha import Console, printable
-from .http import Page, TooLarge, TooSlow, Unreadable, request_capped
+from .http import (
+    BodyError,
+    Page,
+    RetryPolicy,
+    TransportError,
+    budget_of,
+    request_capped,
+    retry_after,
+)
 from .inputs import API_TOKEN, TOKEN_USER, TRUSTED_PUBLISHING
+from .urls import exchange_base
 
 # Re-mint when the token expires within this many seconds, so an upload that starts now
 # still has a live token when it ends (PyPI's tokens live 15 minutes).
@@ -46,12 +57,10 @@ REFRESH_MARGIN = 300.0
 # with a dead token.
 DEFAULT_LIFETIME = 900.0
 MINT_ATTEMPTS = 4
-BACKOFF = 1.0  # seconds before the 2nd mint attempt, doubled after each failure
+BACKOFF = 1.0  # seconds before the 2nd mint attempt, doubled after each failure, jittered
 TIMEOUT = (10, 30)  # connect, read (seconds)
 ANSWER_DEADLINE = 30.0  # seconds to read an answer's body once it has begun
 MAX_ANSWER = 1024 * 1024  # an audience, a JWT, a minted token: a few KiB at most
-# Hosts whose upload URL differs from where the exchange endpoints live.
-EXCHANGE_HOSTS = {"upload.pypi.org": "https://pypi.org"}
 # Indexes whose project settings pages we can link to.
 WAREHOUSE_HOSTS = frozenset({"pypi.org", "test.pypi.org"})
 ID_TOKEN_LINES = "permissions:\n  id-token: write"
@@ -79,40 +88,21 @@ class Credential:
 
 
 class CredentialSource(Protocol):
+    """Where the upload credential comes from; ``credential`` is called from the upload
+    threads at once, so a source guards its own state."""
+
     def credential(self, valid_for: float = 0.0) -> Credential: ...
 
 
 class ApiToken:
-    """A password given as input: used as it is, no OIDC request at all."""
+    """A password given as input: used as it is, no OIDC request at all. Safe to share
+    between threads: it holds one frozen Credential and never changes."""
 
     def __init__(self, user: str, password: str) -> None:
         self._credential = Credential(user, password, API_TOKEN)
 
     def credential(self, valid_for: float = 0.0) -> Credential:
         return self._credential
-
-
-def exchange_base(repository_url: str) -> str:
-    """Where an index's trusted publishing endpoints live (scheme://host[:port])."""
-    parts = urllib.parse.urlsplit(repository_url)
-    host = (parts.hostname or "").lower()
-    try:
-        port = parts.port
-    except ValueError:  # a port that is not a number
-        host = ""
-    if parts.scheme not in ("http", "https") or not host:
-        raise CredentialError(
-            "repository-url-invalid",
-            "The repository-url is not an http(s) URL with a host, so trusted publishing "
-            "has no index to ask for a token.",
-            "Set repository-url to the index's upload URL, e.g. https://upload.pypi.org/legacy/",
-        )
-    if host in EXCHANGE_HOSTS:
-        return EXCHANGE_HOSTS[host]
-    netloc = f"[{host}]" if ":" in host else host  # an IPv6 literal
-    if port is not None:
-        netloc += f":{port}"
-    return f"{parts.scheme}://{netloc}"
 
 
 def check_oidc_available(
@@ -185,7 +175,13 @@ def upload_credentials(
 
 
 class TrustedPublishing:
-    """Mints upload tokens from the job's OIDC identity, again when one nears expiry."""
+    """Mints upload tokens from the job's OIDC identity, again when one nears expiry.
+
+    Shared by the upload threads: its own lock guards its state (the audience, the
+    token, the warning given) and its session, as twine's TrustedPublishingAuthenticator
+    does. A thread that finds the token too close to its expiry mints a new one while
+    the others wait for it, so a token is minted once however many ask at once.
+    """
 
     def __init__(
         self,
@@ -198,6 +194,7 @@ class TrustedPublishing:
         console: Console,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        uniform: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self.base = exchange_base(repository_url)
         self.host = urllib.parse.urlsplit(self.base).netloc
@@ -208,6 +205,10 @@ class TrustedPublishing:
         self._console = console
         self._clock = clock
         self._sleep = sleep
+        self._uniform = uniform  # the jitter's random numbers
+        # Guards everything below, and every use of the session. Re-entrant: a mint
+        # asks for the audience and an OIDC token, public methods that take it too.
+        self._lock = threading.RLock()
         self._audience: str | None = None
         self._current: Credential | None = None
         self._warned_reusable = False
@@ -217,37 +218,42 @@ class TrustedPublishing:
         REFRESH_MARGIN, or within ``valid_for`` (how long the upload about to use it may
         take: an index checks the token once the upload has arrived). Each mint takes a
         new OIDC token: each one is good for one exchange."""
-        current = self._current
-        if (
-            current is not None
-            and current.expires is not None
-            and current.expires - self._clock() > max(REFRESH_MARGIN, valid_for)
-        ):
-            return current
-        self._current = self._mint()
-        return self._current
+        with self._lock:
+            current = self._current
+            if (
+                current is not None
+                and current.expires is not None
+                and current.expires - self._clock() > max(REFRESH_MARGIN, valid_for)
+            ):
+                return current
+            self._current = self._mint()
+            return self._current
 
     # -- step 1: the audience -------------------------------------------------------------
 
     def audience(self) -> str:
-        if self._audience is not None:
+        with self._lock:
+            if self._audience is None:
+                self._audience = self._ask_audience()
             return self._audience
+
+    def _ask_audience(self) -> str:
         url = f"{self.base}/_/oidc/audience"
         try:
             resp = _read(self._session, "GET", url)
-        except requests.RequestException as exc:
+        except TransportError as exc:
+            if isinstance(exc, BodyError):
+                raise CredentialError(
+                    "trusted-publishing-audience-failed",
+                    f"{self.host}'s answer to GET {url} could not be read: {exc}.",
+                    "Check repository-url. If it is right, the index or a proxy in between "
+                    "is misbehaving: re-run the job later.",
+                ) from None
             raise CredentialError(
                 "trusted-publishing-audience-failed",
-                f"Could not reach {self.host} to start trusted publishing: {type(exc).__name__}.",
+                f"Could not reach {self.host} to start trusted publishing: {exc}.",
                 "Check repository-url. If it is right, the index is unreachable from the "
                 "runner: re-run the job later.",
-            ) from None
-        except (TooLarge, TooSlow, Unreadable) as exc:
-            raise CredentialError(
-                "trusted-publishing-audience-failed",
-                f"{self.host}'s answer to GET {url} could not be read: {exc}.",
-                "Check repository-url. If it is right, the index or a proxy in between is "
-                "misbehaving: re-run the job later.",
             ) from None
         if resp.status == 404:
             raise CredentialError(
@@ -274,13 +280,16 @@ class TrustedPublishing:
                 "This points to an outage or maintenance of the index, or to a wrong "
                 "repository-url: check it, then re-run the job.",
             )
-        self._audience = audience
         return audience
 
     # -- step 2: the job's OIDC token -----------------------------------------------------
 
     def oidc_token(self, audience: str) -> str:
         """A fresh OIDC token from GitHub for this audience (masked at once)."""
+        with self._lock:
+            return self._oidc_token(audience)
+
+    def _oidc_token(self, audience: str) -> str:
         sep = "&" if "?" in self._request_url else "?"
         url = f"{self._request_url}{sep}{urllib.parse.urlencode({'audience': audience})}"
         hint = (
@@ -296,16 +305,12 @@ class TrustedPublishing:
                 url,
                 headers={"Authorization": f"bearer {self._request_token}"},
             )
-        except requests.RequestException as exc:
+        except TransportError as exc:
             raise CredentialError(
                 "oidc-token-request-failed",
-                f"The request for the job's OIDC token failed: {type(exc).__name__}.",
-                hint,
-            ) from None
-        except (TooLarge, TooSlow, Unreadable) as exc:
-            raise CredentialError(
-                "oidc-token-request-failed",
-                f"The answer to the request for the job's OIDC token could not be read: {exc}.",
+                f"The answer to the request for the job's OIDC token could not be read: {exc}."
+                if isinstance(exc, BodyError)
+                else f"The request for the job's OIDC token failed: {exc}.",
                 hint,
             ) from None
         if not _ok(resp):
@@ -344,23 +349,30 @@ class TrustedPublishing:
     def _mint(self) -> Credential:
         audience = self.audience()
         url = f"{self.base}/_/oidc/mint-token"
+        policy = self.mint_policy()
         problem = ""
-        for attempt in range(1, MINT_ATTEMPTS + 1):
-            if attempt > 1:
-                self._sleep(BACKOFF * 2 ** (attempt - 2))
+        after: float | None = None  # what the last answer asked to wait (Retry-After)
+        tried = 0
+        while True:
+            if tried:
+                decided = policy.pause(tried, after)
+                if not decided.retry:
+                    raise self._mint_failed(f"{problem} ({_after(tried, decided.why)})")
+            tried += 1
+            after = None
             # A fresh OIDC token for each attempt: a failed attempt may have used up the
             # last one's jti, and the index refuses a jti it has seen.
             jwt = self.oidc_token(audience)
             asked = self._clock()
             try:
                 resp = _read(self._session, "POST", url, json={"token": jwt}, allow_redirects=False)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                problem = f"the request failed ({type(exc).__name__})"
-                continue
-            except requests.RequestException as exc:
-                raise self._mint_failed(f"the request failed ({type(exc).__name__})") from None
-            except (TooLarge, TooSlow, Unreadable) as exc:
-                problem = f"its answer could not be read ({exc})"
+            except TransportError as exc:
+                if isinstance(exc, BodyError):
+                    problem = f"its answer could not be read ({exc})"
+                    continue
+                if not exc.transient:
+                    raise self._mint_failed(f"the request failed ({exc})") from None
+                problem = f"the request failed ({exc})"
                 continue
             if 300 <= resp.status < 400:
                 # requests counts a redirect as ok; it is no answer to the exchange, and
@@ -368,6 +380,7 @@ class TrustedPublishing:
                 raise self._redirected(resp, url)
             if resp.status >= 500 or resp.status == 429:
                 problem = f"it answered {_said(resp)}"
+                after = retry_after(resp)
                 continue
             try:
                 payload = json.loads(resp.body)
@@ -394,7 +407,17 @@ class TrustedPublishing:
                 f"{time.strftime('%H:%M:%S UTC', time.gmtime(expires))}."
             )
             return Credential(TOKEN_USER, token, TRUSTED_PUBLISHING, expires)
-        raise self._mint_failed(f"{problem} (after {MINT_ATTEMPTS} attempts)")
+
+    def mint_policy(self) -> RetryPolicy:
+        """The exchange's: MINT_ATTEMPTS, BACKOFF doubling with jitter, Retry-After
+        honoured up to the usual cap, every wait out of the run's budget."""
+        return RetryPolicy(
+            attempts=MINT_ATTEMPTS,
+            backoff=BACKOFF,
+            budget=budget_of(self._session),
+            sleep=self._sleep,
+            uniform=self._uniform,
+        )
 
     def _redirected(self, resp: Page, url: str) -> CredentialError:
         return CredentialError(
@@ -577,6 +600,12 @@ def _read(session: requests.Session, method: str, url: str, **kwargs: Any) -> Pa
         deadline=ANSWER_DEADLINE,
         **kwargs,
     )
+
+
+def _after(tried: int, why: str) -> str:
+    """How many attempts were made, and why no more were (when not for their number)."""
+    said = f"after {tried} attempt{'s' if tried > 1 else ''}"
+    return f"{said}; not retried further: {why}" if why else said
 
 
 def _ok(resp: Page) -> bool:

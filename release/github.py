@@ -25,7 +25,7 @@ from packaging.version import Version
 from .attest import SUFFIX as ATTESTATION
 from .dists import Dist, sha256_of, sha256sums
 from .errors import GitHubError, InputError
-from .http import USER_AGENT
+from .http import USER_AGENT, RetryPolicy, TransportError, budget_of, not_retried, transport
 from .model import ReleasePlan, ReleaseResult
 from .notes import BODY_LIMIT, clip, find_notes
 from .versions import parse_tag
@@ -49,6 +49,10 @@ PERMISSIONS_FIX = (
 )
 # At most this long for one rate-limit wait, so a run never hangs for an hour.
 MAX_RATE_LIMIT_WAIT = 120.0
+# A POST is retried here, not by urllib3 (see client()): attempts in all, and the seconds
+# before the second, doubled each time, with jitter.
+POST_ATTEMPTS = 3
+POST_BACKOFF = 0.5
 SUMS = "SHA256SUMS"
 
 # Whose notes a draft holds. A draft this action creates carries its notes followed by
@@ -199,7 +203,8 @@ def api_errors(
     from github import GithubException
 
     try:
-        yield
+        with transport():
+            yield
     except GithubException as exc:
         status, said = exc.status, _message(exc)
         if status == 401:
@@ -236,10 +241,10 @@ def api_errors(
             "what is done is kept.",
             transient=status >= 500,
         ) from None
-    except requests.RequestException as exc:
+    except TransportError as exc:
         raise GitHubError(
             "github-unreachable",
-            f"GitHub did not answer while {doing} ({type(exc).__name__}), even after retries.",
+            f"GitHub did not answer while {doing} ({exc}), even after retries.",
             "GitHub may be having trouble (https://www.githubstatus.com); re-run later, "
             "what is done is kept.",
             transient=True,
@@ -477,21 +482,34 @@ def _retry_post(
     repository: str,
     attempt: Callable[[], T],
     recover: Callable[[], T | None],
-    tries: int = 3,
+    policy: RetryPolicy,
 ) -> T:
     """A POST that failed with 5xx may still have taken effect: look before retrying."""
-    for n in range(tries):
+    failures = 0
+    while True:
         try:
             with api_errors(doing, repository):
                 return attempt()
         except GitHubError as exc:
-            if not exc.transient or n + 1 == tries:
+            if not exc.transient:
                 raise
-            with api_errors(doing, repository):
-                found = recover()
-            if found is not None:
-                return found
-    raise AssertionError("unreachable")
+            failures += 1
+            decided = policy.pause(failures)
+            if not decided.retry:
+                if not decided.why:
+                    raise
+                message = exc.message.removesuffix(".") + not_retried(decided.why) + "."
+                raise GitHubError(exc.code, message, exc.hint, transient=True) from None
+        with api_errors(doing, repository):
+            found = recover()
+        if found is not None:
+            return found
+
+
+def post_policy(session: requests.Session) -> RetryPolicy:
+    """A POST's (creating the release, attaching an asset): POST_ATTEMPTS, POST_BACKOFF
+    doubling with jitter, every wait out of the run's budget."""
+    return RetryPolicy(attempts=POST_ATTEMPTS, backoff=POST_BACKOFF, budget=budget_of(session))
 
 
 def publish(
@@ -510,6 +528,7 @@ def publish(
         repo = gh.get_repo(name)
         release = _pick(_releases_for(_list_releases(repo), plan.tag))
 
+    policy = post_policy(session)
     if release is None:
         release = _retry_post(
             f"creating the release for {plan.tag}",
@@ -523,6 +542,7 @@ def publish(
                 make_latest="false",
             ),
             lambda: _pick([r for r in _releases_for(_list_releases(repo), plan.tag) if r.draft]),
+            policy,
         )
     result.id, result.url = release.id, release.html_url
 
@@ -567,7 +587,7 @@ def publish(
             with api_errors(f"deleting asset {stale_name} of draft release {plan.tag}", name):
                 present[stale_name].delete_asset()
     for asset in missing:
-        _attach(release, asset, plan.tag, name)
+        _attach(release, asset, plan.tag, name, policy)
 
     if release.draft:
         with api_errors(f"publishing release {plan.tag}", name):
@@ -583,7 +603,9 @@ def publish(
     result.id, result.url = release.id, release.html_url
 
 
-def _attach(release: GitRelease, asset: Asset, tag: str, repository: str) -> None:
+def _attach(
+    release: GitRelease, asset: Asset, tag: str, repository: str, policy: RetryPolicy
+) -> None:
     def upload() -> GitReleaseAsset:
         # The upload endpoint is described for application/octet-stream only.
         return release.upload_asset(
@@ -599,7 +621,9 @@ def _attach(release: GitRelease, asset: Asset, tag: str, repository: str) -> Non
                 there.delete_asset()
         return None
 
-    attached = _retry_post(f"attaching {asset.name} to release {tag}", repository, upload, recover)
+    attached = _retry_post(
+        f"attaching {asset.name} to release {tag}", repository, upload, recover, policy
+    )
     # Read back what GitHub stored: its digest must be the file's (where GitHub gives one).
     digest = str(attached.raw_data.get("digest") or "")
     if digest.startswith("sha256:") and digest.removeprefix("sha256:") != asset.sha256:

@@ -1,4 +1,5 @@
-"""The one HTTP session: timeouts, bounded retries for safe requests, capped reads.
+"""The one HTTP session: timeouts, bounded retries for safe requests, capped reads; the
+one transport failure (TransportError) and the one retry policy (RetryPolicy).
 
 Every wait is bounded, and a bound that stops a retry says so:
 
@@ -14,9 +15,15 @@ Every wait is bounded, and a bound that stops a retry says so:
 - a request body (an upload) is sent within the call's deadline: a server that takes it
   one block at a time, each within the socket's timeout, is given up on all the same.
 
-urllib3's own ``Retry`` has no deadline per call and no budget per run, hence the loop
-here. Timeouts and caps are module constants read at call time, so tests can shorten
-them.
+Every retry loop of the run (the GET loop here, the upload, the trusted-publishing mint,
+the confirmation read, the GitHub POST) decides with a RetryPolicy: its own attempts,
+backoff, jitter and deadline, the run's shared RetryBudget. urllib3's own ``Retry`` has
+no deadline per call and no budget per run, hence the loop here.
+
+A request that got no readable answer raises a TransportError, whatever the cause
+(requests' exceptions are turned into one by ``transport()``, a body past its caps is
+one): callers catch that one type. Timeouts and caps are module constants read at call
+time, so tests can shorten them.
 """
 
 from __future__ import annotations
@@ -24,11 +31,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import email.utils
+import math
 import random
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import requests
@@ -36,7 +44,7 @@ import urllib3.exceptions
 
 from . import __version__
 from .gha import printable
-from .settings import sanitize_url
+from .urls import sanitize_url
 
 USER_AGENT = f"pypi-release-action/{__version__}"
 TIMEOUT = (10.0, 60.0)  # connect, read (seconds)
@@ -64,7 +72,8 @@ def number(value: str) -> int | None:
 
 
 class RetryBudget:
-    """Seconds the run may still spend waiting to retry (shared by every request)."""
+    """Seconds the run may still spend waiting to retry (shared by every request, and by
+    the upload threads: ``take`` is atomic)."""
 
     def __init__(self, seconds: float) -> None:
         self.total = seconds
@@ -80,9 +89,83 @@ class RetryBudget:
             return True
 
 
-def backoff(attempt: int) -> float:
-    """Seconds to wait before retry number ``attempt + 1``: doubling, with jitter."""
-    return BACKOFF * 2.0**attempt * random.uniform(0.75, 1.25)  # noqa: S311 - jitter
+# Jitter: each wait is the backoff times a random number in one of these ranges.
+SPREAD = (0.75, 1.25)  # the backoff, give or take a quarter: this action's usual
+FULL_JITTER = (0.0, 1.0)  # anything up to the backoff (AWS's "full jitter")
+EQUAL_JITTER = (0.5, 1.0)  # half the backoff, and up to half again (AWS's "equal jitter")
+NO_JITTER = (1.0, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pause:
+    """A retry policy's answer after a failed attempt."""
+
+    retry: bool
+    seconds: float = 0.0  # the wait before the next attempt
+    why: str = ""  # when not retrying: the bound that stopped it ('' when out of attempts)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """When a failed attempt is made again, and after how long; a bound that stops it
+    says which (``Pause.why``), in words for a message.
+
+    The wait after the n-th failure is ``backoff * factor**(n-1)``, at most ``cap``,
+    times a random number within ``jitter``; or what the server asked for (Retry-After),
+    unless that is more than ``max_retry_after``. The next attempt must start, with
+    ``margin`` seconds to spare, before ``deadline`` (a ``clock()`` instant); every wait
+    is taken from ``budget``, the run's, shared by all its loops and threads.
+    """
+
+    attempts: int  # in all, the first one included
+    backoff: float  # seconds before the second attempt
+    factor: float = 2.0
+    jitter: tuple[float, float] = SPREAD
+    cap: float = math.inf
+    max_retry_after: float = MAX_RETRY_AFTER
+    budget: RetryBudget | None = None
+    deadline: float | None = None
+    margin: float = 0.0
+    ends: str = "its deadline has passed"  # what the message says when the deadline stops it
+    asker: str = "it"  # who asked to retry after a while, as the message names it
+    sleep: Callable[[float], None] = time.sleep
+    uniform: Callable[[float, float], float] = random.uniform
+    clock: Callable[[], float] = time.monotonic
+
+    def delay(self, failures: int) -> float:
+        """The backoff after ``failures`` failed attempts, jittered, at most ``cap``."""
+        base = min(self.backoff * self.factor ** min(failures - 1, 64), self.cap)
+        return min(base * self.uniform(*self.jitter), self.cap)
+
+    def decide(self, failures: int, retry_after: float | None = None) -> Pause:
+        """After ``failures`` failed attempts (the last answered with ``retry_after``, if
+        it said): whether to try again, after how long, or why not. A wait decided on is
+        taken from the budget; the caller sleeps it (``pause`` does both)."""
+        if failures >= self.attempts:
+            return Pause(retry=False)
+        if retry_after is not None and retry_after > self.max_retry_after:
+            return Pause(
+                retry=False,
+                why=f"{self.asker} asked to retry after {retry_after:.0f} s, longer than "
+                f"the {self.max_retry_after:.0f} s this action waits",
+            )
+        wait = self.delay(failures) if retry_after is None else retry_after
+        if self.deadline is not None and self.clock() + wait + self.margin > self.deadline:
+            return Pause(retry=False, why=self.ends)
+        if self.budget is not None and not self.budget.take(wait):
+            return Pause(
+                retry=False,
+                why=f"the run's budget of {self.budget.total:.0f} s for waiting on retries "
+                "is spent",
+            )
+        return Pause(retry=True, seconds=wait)
+
+    def pause(self, failures: int, retry_after: float | None = None) -> Pause:
+        """``decide``, and sleep the wait when it says to retry."""
+        decided = self.decide(failures, retry_after)
+        if decided.retry:
+            self.sleep(decided.seconds)
+        return decided
 
 
 class _Answered(Protocol):
@@ -105,15 +188,13 @@ def retry_after(response: _Answered) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-_NOTE = "_release_note"
+_NOTE = "_release_note"  # on a response: why it was not retried further
+_RETRY_NOTE = "retry: "  # the same, as a note on a requests exception
 
 
-def gave_up(thing: requests.Response | BaseException) -> str:
-    """Why retrying stopped early (a cap, the budget, the deadline), or ''."""
-    if isinstance(thing, BaseException):
-        notes = [n for n in getattr(thing, "__notes__", ()) if n.startswith("retry: ")]
-        return notes[0].removeprefix("retry: ") if notes else ""
-    return str(getattr(thing, _NOTE, ""))
+def gave_up(response: requests.Response) -> str:
+    """Why retrying a response stopped early (a cap, the budget, the deadline), or ''."""
+    return str(getattr(response, _NOTE, ""))
 
 
 def not_retried(why: str) -> str:
@@ -125,11 +206,13 @@ class Session(requests.Session):
     """A requests session whose every call has timeouts, and whose GETs retry within a
     deadline and the run's budget."""
 
-    def __init__(self, retries: int = RETRIES, budget: float | None = None) -> None:
+    def __init__(self, retries: int = RETRIES, budget: RetryBudget | float | None = None) -> None:
         super().__init__()
         self.headers["User-Agent"] = USER_AGENT
         self.retries = retries
-        self.budget = RetryBudget(RETRY_BUDGET if budget is None else budget)
+        if not isinstance(budget, RetryBudget):
+            budget = RetryBudget(RETRY_BUDGET if budget is None else budget)
+        self.budget = budget
 
     def request(self, method: str | bytes, url: str | bytes, *a: Any, **kw: Any) -> Any:
         if kw.get("timeout") is None:
@@ -140,53 +223,57 @@ class Session(requests.Session):
             return super().request(method, url, *a, **kw)
         return self._retrying(method, url, a, kw)
 
+    def policy(self, end: float) -> RetryPolicy:
+        """The GET loop's: RETRIES after the first, BACKOFF doubling with jitter, within
+        ``end`` (CALL_DEADLINE after the call began) and the run's budget."""
+        return RetryPolicy(
+            attempts=self.retries + 1,
+            backoff=BACKOFF,
+            max_retry_after=MAX_RETRY_AFTER,
+            budget=self.budget,
+            deadline=end,
+            margin=1.0,
+            ends=f"each request is given up after {CALL_DEADLINE:.0f} s",
+        )
+
     def _retrying(self, method: str | bytes, url: str | bytes, a: Any, kw: Any) -> Any:
         timeout = kw["timeout"]
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         end = time.monotonic() + CALL_DEADLINE
-        attempt = 0
+        policy = self.policy(end)
+        failures = 0
         while True:
             left = end - time.monotonic()
             kw["timeout"] = (min(connect, left), min(read, left))
+            failures += 1
             try:
                 response = super().request(method, url, *a, **kw)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                why = self._pause(attempt, backoff(attempt), None, end)
-                if why is not None:
-                    if why:
-                        exc.add_note("retry: " + why)
+                decided = policy.pause(failures)
+                if not decided.retry:
+                    if decided.why:
+                        exc.add_note(_RETRY_NOTE + decided.why)  # read by transport()
                     raise
             else:
                 if response.status_code not in RETRY_STATUS:
                     return response
-                after = retry_after(response)
-                why = self._pause(attempt, backoff(attempt) if after is None else after, after, end)
-                if why is not None:
-                    setattr(response, _NOTE, why)
+                decided = policy.pause(failures, retry_after(response))
+                if not decided.retry:
+                    setattr(response, _NOTE, decided.why)
                     return response
                 response.close()
-            attempt += 1
-
-    def _pause(self, attempt: int, wait: float, after: float | None, end: float) -> str | None:
-        """Wait before the next attempt and return None; or return why not ('' when
-        simply out of attempts)."""
-        if attempt >= self.retries:
-            return ""
-        if after is not None and after > MAX_RETRY_AFTER:
-            return (
-                f"it asked to retry after {after:.0f} s, longer than the "
-                f"{MAX_RETRY_AFTER:.0f} s this action waits"
-            )
-        if time.monotonic() + wait + 1.0 > end:
-            return f"each request is given up after {CALL_DEADLINE:.0f} s"
-        if not self.budget.take(wait):
-            return f"the run's budget of {self.budget.total:.0f} s for waiting on retries is spent"
-        time.sleep(wait)
-        return None
 
 
-def make_session(retries: int = RETRIES, budget: float | None = None) -> Session:
+def make_session(retries: int = RETRIES, budget: RetryBudget | float | None = None) -> Session:
     return Session(retries, budget)
+
+
+def sibling(session: requests.Session) -> requests.Session:
+    """A new session like ``session``, for another thread: the same retries, the same
+    run's budget (a plain requests session gets a plain one)."""
+    if isinstance(session, Session):
+        return Session(session.retries, session.budget)
+    return requests.Session()
 
 
 def budget_of(session: requests.Session) -> RetryBudget:
@@ -196,10 +283,49 @@ def budget_of(session: requests.Session) -> RetryBudget:
     return RetryBudget(RETRY_BUDGET)
 
 
-class BodyError(Exception):
-    """A body not read (or sent) within its caps."""
+class TransportError(Exception):
+    """The request got no readable answer: no connection, no answer in time, or an
+    answer (or the request's body) not read (or sent) within its caps.
+
+    ``str()`` says what happened, in one phrase for a message: the name of what
+    requests raised when no answer came ("ReadTimeout"), else what was wrong with the
+    body ("it is larger than 20 MiB").
+    """
 
     status: int | None = None  # the answer's status, when an answer had begun
+    timeout = ""  # "connect" or "read": no connection, or no answer, in time
+    transient = True  # trying again may help (False: a request that cannot work)
+    note = ""  # why retrying stopped early, when it did
+
+
+class NoAnswer(TransportError):
+    """requests raised: no connection, no answer in time, or the exchange broke off."""
+
+    def __init__(self, exc: requests.RequestException) -> None:
+        super().__init__(type(exc).__name__)
+        if isinstance(exc, requests.ConnectTimeout):
+            self.timeout = "connect"
+        elif isinstance(exc, requests.Timeout):
+            self.timeout = "read"
+        # Anything else (a URL requests cannot use, too many redirects): the same again.
+        self.transient = isinstance(exc, requests.ConnectionError | requests.Timeout)
+        notes = [n for n in getattr(exc, "__notes__", ()) if n.startswith(_RETRY_NOTE)]
+        self.note = notes[0].removeprefix(_RETRY_NOTE) if notes else ""
+
+
+@contextlib.contextmanager
+def transport() -> Iterator[None]:
+    """Turn what requests raises for a request that got no answer into a NoAnswer, so
+    that callers catch one type, TransportError. (Also for a client that calls requests
+    itself: PyGithub.)"""
+    try:
+        yield
+    except requests.RequestException as exc:
+        raise NoAnswer(exc) from exc
+
+
+class BodyError(TransportError):
+    """A body not read (or sent) within its caps."""
 
 
 class TooLarge(BodyError):
@@ -358,17 +484,17 @@ def answer(
     The whole call ends by ``until`` (a ``time.monotonic()`` instant; by default
     ``CALL_DEADLINE`` from now): a request body with ``read()`` is sent only until then
     (else NotSent), and the answer's body is read only until then, and within
-    ``deadline`` seconds (``READ_DEADLINE``) of the answer's start. Raises a requests
-    exception when no answer came.
+    ``deadline`` seconds (``READ_DEADLINE``) of the answer's start. Raises NoAnswer when
+    no answer came.
     """
     start = time.monotonic()
     stop = start + CALL_DEADLINE if until is None else until
     data = kwargs.get("data")
     if data is not None and hasattr(data, "read"):
         kwargs["data"] = _Sending(data, start, stop)
-    with session.request(
-        method, url, headers=dict(headers or {}), stream=True, **kwargs
-    ) as response:
+    with transport():
+        response = session.request(method, url, headers=dict(headers or {}), stream=True, **kwargs)
+    with response:
         limit = READ_DEADLINE if deadline is None else deadline
         yield Answer(response, start, min(time.monotonic() + limit, stop))
 
@@ -387,8 +513,8 @@ def request_capped(
     """A request of any method whose answer is read whole, decoded, of at most
     ``max_bytes``, within the deadlines of ``answer()``.
 
-    Raises TooLarge, TooSlow (NotSent when the request body could not be sent in time),
-    Unreadable, or a requests exception when no answer came.
+    Raises a TransportError: TooLarge, TooSlow (NotSent when the request body could not
+    be sent in time), Unreadable, or NoAnswer when no answer came.
     """
     with answer(
         session, method, url, headers=headers, deadline=deadline, until=until, **kwargs

@@ -27,17 +27,15 @@ from .errors import PackageIndexError
 from .gha import printable
 from .http import (
     READ_DEADLINE,
+    BodyError,
     Page,
-    TooLarge,
-    TooSlow,
-    Unreadable,
+    TransportError,
     answer,
-    gave_up,
     get_capped,
     not_retried,
 )
-from .settings import sanitize_url
 from .simple import JSON_TYPE, REFUSED_STATUS, IndexFile, IndexProject, parse_page
+from .urls import sanitize_url
 from .versions import Gate, gate
 
 if TYPE_CHECKING:
@@ -62,17 +60,17 @@ def _fetch(session: requests.Session, url: str, fresh: bool) -> Page:
     headers = {"Accept": ACCEPT, **(NO_CACHE if fresh else {})}
     try:
         return get_capped(session, url, headers=headers, max_bytes=MAX_PAGE)
-    except (TooLarge, TooSlow, Unreadable) as exc:
-        raise PackageIndexError(
-            "index-page-unusable",
-            f"The index's page {shown} could not be read: {exc}.",
-            "Nothing was uploaded. Check {index-url}; if it is right, the index or a "
-            "proxy in between is misbehaving: try again later.",
-        ) from None
-    except requests.RequestException as exc:
+    except TransportError as exc:
+        if isinstance(exc, BodyError):
+            raise PackageIndexError(
+                "index-page-unusable",
+                f"The index's page {shown} could not be read: {exc}.",
+                "Nothing was uploaded. Check {index-url}; if it is right, the index or a "
+                "proxy in between is misbehaving: try again later.",
+            ) from None
         raise PackageIndexError(
             "index-unreachable",
-            f"Cannot reach the index at {shown}: {type(exc).__name__}{not_retried(gave_up(exc))}.",
+            f"Cannot reach the index at {shown}: {exc}{not_retried(exc.note)}.",
             "Check {index-url} and that the index is up; nothing was uploaded.",
         ) from None
 
@@ -87,17 +85,13 @@ def read_provenance(session: requests.Session, name: str, url: str) -> bytes:
     """The PEP 740 provenance object the index lists for a file it has."""
     try:
         page = get_capped(session, url, max_bytes=MAX_PAGE)
-    except (TooLarge, TooSlow, Unreadable) as exc:
+    except TransportError as exc:
         raise PackageIndexError(
             "provenance-unavailable",
-            f"The index lists provenance for {name}, but it could not be read: {exc}.",
-            PROVENANCE_HINT,
-        ) from None
-    except requests.RequestException as exc:
-        raise PackageIndexError(
-            "provenance-unavailable",
-            f"The index lists provenance for {name}, but did not answer: "
-            f"{type(exc).__name__}{not_retried(gave_up(exc))}.",
+            f"The index lists provenance for {name}, but it could not be read: {exc}."
+            if isinstance(exc, BodyError)
+            else f"The index lists provenance for {name}, but did not answer: "
+            f"{exc}{not_retried(exc.note)}.",
             PROVENANCE_HINT,
         ) from None
     if page.status != 200:
@@ -206,20 +200,16 @@ def download(session: requests.Session, file: IndexFile, dest: Path, *, limit: i
             timeout=(10, 60),
         ) as got:
             if got.status != 200:
-                raise requests.HTTPError(f"HTTP {got.status}")
+                raise _download_failed(file, "HTTPError")
             with target.open("wb") as out:
                 for chunk in got.chunks(limit):
                     out.write(chunk)
                     for hasher in hashers.values():
                         hasher.update(chunk)
-    except (requests.RequestException, TooLarge, TooSlow, Unreadable, OSError) as exc:
+    except (TransportError, OSError) as exc:
         target.unlink(missing_ok=True)
-        raise PackageIndexError(
-            "index-download-failed",
-            f"Cannot download {file.filename} from the index: {exc}."
-            if isinstance(exc, TooLarge | TooSlow | Unreadable)
-            else f"Cannot download {file.filename} from the index: {type(exc).__name__}.",
-            "The index lists the file but did not serve it; try again later.",
+        raise _download_failed(
+            file, str(exc) if isinstance(exc, TransportError) else type(exc).__name__
         ) from None
     if any(hashers[alg].hexdigest() != value.lower() for alg, value in digests.items()):
         target.unlink(missing_ok=True)
@@ -229,3 +219,11 @@ def download(session: requests.Session, file: IndexFile, dest: Path, *, limit: i
             "A proxy or cache may be altering downloads; try again later.",
         )
     return target
+
+
+def _download_failed(file: IndexFile, said: str) -> PackageIndexError:
+    return PackageIndexError(
+        "index-download-failed",
+        f"Cannot download {file.filename} from the index: {said}.",
+        "The index lists the file but did not serve it; try again later.",
+    )

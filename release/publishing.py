@@ -27,14 +27,15 @@ here runs concurrently.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from typing import TYPE_CHECKING
 
 from .model import Action, Delivery, Destination, Plan, Result, Step
 from .services import Services
-from .settings import sanitize_url
+from .urls import sanitize_url
 
 if TYPE_CHECKING:
+    import requests
+
     from .credentials import CredentialSource
     from .dists import Dist
     from .simple import IndexFile, IndexProject
@@ -89,21 +90,20 @@ def deliver(
     at = f" at {target.label}" if many else ""
     which = f" (index {n + 1})" if many else ""  # the summary's Time row: short
     delivery.credential = target.credential if source is not None else ""
-    minting = threading.Lock()  # uploads run side by side; a token is minted once
 
     def current(valid_for: float = 0.0) -> tuple[str, str]:
         if source is None:
             return "", ""
-        # A minted token is minted again near its expiry, or when the upload may outlast it.
-        with minting:
-            cred = source.credential(valid_for)
+        # A minted token is minted again near its expiry, or when the upload may outlast
+        # it; the upload threads share the source, which guards itself with its own lock.
+        cred = source.credential(valid_for)
         return cred.user, cred.password
 
     uploader = Uploader(
         repository_url=target.upload_url,
         credential=current,
         session=services.session,
-        read_index=lambda: fresh(services, plan, dest),
+        read_index=lambda session: fresh(services, plan, dest, session),
         console=console,
     )
     to_upload = dest.to_upload
@@ -137,11 +137,15 @@ def deliver(
             provenance.confirm_provenance(services, plan, dest, project, signed, result, delivery)
 
 
-def fresh(services: Services, plan: Plan, dest: Destination) -> IndexProject:
-    """The target's project page, read past every cache."""
+def fresh(
+    services: Services, plan: Plan, dest: Destination, session: requests.Session | None = None
+) -> IndexProject:
+    """The target's project page, read past every cache (through ``session``: an upload
+    thread's own; else the run's)."""
     from . import index as idx
 
-    return idx.read_project(services.session, dest.target.simple_url, plan.project, fresh=True)
+    session = services.session if session is None else session
+    return idx.read_project(session, dest.target.simple_url, plan.project, fresh=True)
 
 
 def regate(services: Services, plan: Plan, dest: Destination) -> Destination:

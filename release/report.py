@@ -12,7 +12,8 @@ from .errors import ReleaseError
 from .gha import Console, append_summary, write_outputs
 from .inputs import render
 from .model import Action, Delivery, Destination, Result, Step
-from .settings import Settings, sanitize_url
+from .settings import Settings
+from .urls import sanitize_url
 
 STATUS = {
     Action.UPLOAD: "uploaded",

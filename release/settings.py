@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import types
-import unicodedata
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from . import inputs
 from .errors import CredentialError, InputError
 from .inputs import API_TOKEN, PYPI_UPLOAD, TOKEN_USER, TRUSTED_PUBLISHING, Front
 from .model import Target
+from .urls import check_url, sanitize_url, url_credentials
 from .versions import tag_from_ref
 
 TESTPYPI_UPLOAD = "https://test.pypi.org/legacy/"
@@ -71,20 +70,6 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
         # A user name alone is the credential (a token as user: Gemfury, GitLab).
         found.append(password or user)
     return [s for s in dict.fromkeys(found) if s]
-
-
-def url_credentials(url: str) -> tuple[str, str]:
-    """The user name and password in a URL, even one too malformed to parse
-    (``https://u:p@[host/``): it is refused later, but masked first."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        return parts.username or "", parts.password or ""
-    except ValueError:
-        # urlsplit's own reading of the authority: after '//', up to the path, query or
-        # fragment; the user information is what comes before its last '@'.
-        authority = re.split(r"[/?#]", re.sub(r"[\t\r\n]", "", url).partition("//")[2])[0]
-        user, _, password = authority.rpartition("@")[0].partition(":")
-        return user, password
 
 
 def child_environment(env: Mapping[str, str], secrets: Sequence[str]) -> dict[str, str]:
@@ -446,48 +431,3 @@ def derive_index_url(repository_url: str, index_url: str) -> str:
             "the action reads it to check versions before uploading.",
         )
     return known
-
-
-def check_url(name: str, url: str, example: str) -> None:
-    """A URL the HTTP client can use (parsed, with a host and a numeric port), or an
-    error naming the input: urlsplit's ValueError would otherwise surface much later."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:  # its message may quote the authority, password and all
-        why = (
-            "it cannot be parsed (a '[' or ']' out of place, or a character that a host "
-            "name cannot hold)"
-        )
-    else:
-        try:
-            parts.port  # noqa: B018 - reading validates
-        except ValueError:
-            why = "its port is not a number from 0 to 65535"
-        else:
-            why = "" if parts.hostname else "it names no host"
-    if why:
-        raise InputError(
-            f"{name}-invalid",
-            f"{{{name}}} '{sanitize_url(url)}' is not a valid URL: {why}.",
-            f"Set {{{name}}} to a URL such as {example} (an IPv6 address goes in brackets, "
-            "with its port after them: https://[2001:db8::1]:8080/).",
-        )
-
-
-def sanitize_url(url: str) -> str:
-    """Hide any credentials in a URL (user and password) before it is shown anywhere."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        if parts.username is None and parts.password is None:
-            return url
-        netloc = "***@" + (parts.hostname or "")
-        if parts.port:
-            netloc += f":{parts.port}"
-    except ValueError:
-        # Malformed (a bracket out of place, a port that is no number): without an '@'
-        # (as NFKC reads it, like urlsplit) it holds no credentials and is shown as it is;
-        # with one, nothing of it is.
-        if "@" not in unicodedata.normalize("NFKC", url):
-            return url
-        return "<a malformed URL>"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))

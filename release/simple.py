@@ -23,7 +23,7 @@ from packaging.version import Version
 from .dists import file_version
 from .errors import PackageIndexError
 from .gha import printable
-from .settings import sanitize_url
+from .urls import sanitize_url
 from .versions import Known, parse_known
 
 if TYPE_CHECKING:

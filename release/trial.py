@@ -463,7 +463,7 @@ class _Trial:
 
     @property
     def index_shown(self) -> str:
-        from .settings import sanitize_url
+        from .urls import sanitize_url
 
         for key in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
             if self.env.get(key):

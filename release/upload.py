@@ -10,6 +10,7 @@ sent) is settled by reading the index, not by guessing.
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -24,22 +25,27 @@ from .errors import DistributionError, PackageIndexError, ReleaseError, VersionE
 from .gha import Console, printable
 from .http import (
     MAX_RETRY_AFTER,
+    NO_JITTER,
     USER_AGENT,
-    BodyError,
+    NoAnswer,
     Page,
-    backoff,
+    RetryPolicy,
+    TransportError,
     budget_of,
+    not_retried,
     request_capped,
     retry_after,
+    sibling,
 )
 from .index import after_upload, download
 from .model import Action, Step
 from .progress import Reporter, reporter
-from .settings import sanitize_url
 from .simple import REFUSED_STATUS, IndexProject
+from .urls import sanitize_url
 from .versions import same_version
 
 ATTEMPTS = 4
+BACKOFF = 0.5  # seconds before the 2nd attempt of a file; doubled each time, with jitter
 # Files uploaded at once. An index spends most of an upload's time on its side (PyPI:
 # 0.5-1.5 s a file), so a few in parallel save most of the wait; few enough that no
 # index takes it for abuse.
@@ -213,6 +219,14 @@ class Uploader:
     as uploaded. Retries back off with jitter, honour 429's ``Retry-After`` up to
     ``MAX_RETRY_AFTER``, and stop at the file's deadline or when the run's retry budget
     is spent; the error then says which bound stopped them.
+
+    Each upload thread of ``upload_all`` has an HTTP session of its own (requests does
+    not promise that a session is safe to share between threads), made by
+    ``new_session`` (by default one like ``session``, with the same retry budget: the
+    run's, whose ``take`` is atomic) and closed once the thread's batch is done. Its
+    POSTs and its reads of the index (``read_index(session)``) go through it. ``upload``
+    called from the caller's own thread uses ``session``. ``credential`` is called from
+    the upload threads: it must be safe to share (credentials.py's sources are).
     """
 
     def __init__(
@@ -221,16 +235,19 @@ class Uploader:
         repository_url: str,
         credential: Callable[[float], tuple[str, str]],
         session: requests.Session,
-        read_index: Callable[[], IndexProject],
+        read_index: Callable[[requests.Session], IndexProject],
         console: Console,
         sleep: Callable[[float], None] = time.sleep,
         concurrency: int = CONCURRENCY,
         progress: Reporter | None = None,
+        new_session: Callable[[], requests.Session] | None = None,
     ) -> None:
         self.url = repository_url
         self.where = sanitize_url(repository_url)
         self.credential = credential
         self.session = session
+        self.new_session = new_session or (lambda: sibling(session))
+        self._thread = threading.local()  # .session: an upload thread's own
         self.budget = budget_of(session)
         self.read_index = read_index
         self.console = console
@@ -238,6 +255,11 @@ class Uploader:
         self.concurrency = concurrency
         # Bars in a terminal, periodic lines elsewhere: see progress.py.
         self.progress = progress if progress is not None else reporter(console)
+
+    def _session(self) -> requests.Session:
+        """This thread's session: an upload thread's own, else the caller's."""
+        own: requests.Session | None = getattr(self._thread, "session", None)
+        return self.session if own is None else own
 
     def _post(
         self, dist: Dist, attestations: Sequence[Path], read_timeout: float, until: float
@@ -262,7 +284,7 @@ class Uploader:
             )
             try:
                 return request_capped(
-                    self.session,
+                    self._session(),
                     "POST",
                     self.url,
                     data=encoder,
@@ -289,7 +311,7 @@ class Uploader:
     def _landed(self, dist: Dist, seen: _Seen) -> bool:
         """After a failure: does the index now list the file, with our bytes?"""
         try:
-            seen.listed = self.read_index().sha256s()
+            seen.listed = self.read_index(self._session()).sha256s()
             seen.unread = ""
         except PackageIndexError as exc:
             seen.listed, seen.unread = {}, exc.code
@@ -337,10 +359,15 @@ class Uploader:
             if failures or unexpected is not None or not batch:
                 continue
             workers = min(self.concurrency, len(batch))
-            # The bars are drawn while the batch runs, and go once its threads are done.
+            sessions = _Sessions(self.new_session, self._thread)
+            # The bars are drawn while the batch runs, and go once its threads are done;
+            # the threads' sessions are closed once the threads are done.
             with (
+                sessions,
                 self.progress.showing(),
-                ThreadPoolExecutor(workers, thread_name_prefix="upload") as pool,
+                ThreadPoolExecutor(
+                    workers, thread_name_prefix="upload", initializer=sessions.open
+                ) as pool,
             ):
                 running = {pool.submit(self.upload, dist, att): dist for dist, att in batch}
                 try:
@@ -371,26 +398,18 @@ class Uploader:
         """Upload ``dist``; raises PackageIndexError when the index does not end up with it."""
         scaled = dist.size / UPLOAD_RATE
         end = time.monotonic() + UPLOAD_DEADLINE + scaled
+        policy = self.policy(end)
         seen = _Seen()
         said = stopped = ""
         tries = 0
         while True:
             tries += 1
-            wait = backoff(tries - 1)
             after: float | None = None
             read_timeout = min(UPLOAD_READ_TIMEOUT + scaled, end - time.monotonic())
             try:
                 response = self._post(dist, attestations, read_timeout, end)
-            except requests.ConnectTimeout as exc:
-                said = f"{type(exc).__name__}, no connection within {CONNECT_TIMEOUT:.0f} s"
-            except requests.Timeout as exc:
-                said = f"{type(exc).__name__}, no answer within {read_timeout:.0f} s"
-            except requests.RequestException as exc:
-                said = f"{type(exc).__name__}, no answer"
-            except BodyError as exc:  # not sent in time, or its answer unreadable
-                said = str(exc)
-                if exc.status is not None:
-                    said = f"HTTP {exc.status}, but its answer could not be read: {exc}"
+            except TransportError as exc:  # no answer, not sent in time, or unreadable
+                said = _no_answer(exc, read_timeout)
             else:
                 status = response.status
                 if 200 <= status < 300:
@@ -402,7 +421,6 @@ class Uploader:
                     raise self._refused_credentials(dist, said)
                 if status == 429:
                     after = retry_after(response)
-                    wait = wait if after is None else after
                 elif status < 500 and status not in (408, 409):
                     # A refusal is a refusal, whatever its words ("License-File LICENSE
                     # does not exist in ..."): only the index listing the file with our
@@ -422,13 +440,12 @@ class Uploader:
                     f"{said}; counted as uploaded"
                 )
                 return
-            if tries >= ATTEMPTS:
-                break
-            stopped = self._why_not_wait(wait, after, end)
-            if stopped:
+            decided = policy.decide(tries, after)
+            if not decided.retry:
+                stopped = decided.why
                 break
             self.console.line(f"{dist.filename}: upload failed ({said}); retrying")
-            self.sleep(wait)
+            policy.sleep(decided.seconds)
         failed = "once" if tries == 1 else f"{tries} times"
         raise PackageIndexError(
             "upload-failed",
@@ -445,18 +462,21 @@ class Uploader:
             "already uploaded are kept, and the re-run uploads the rest.",
         )
 
-    def _why_not_wait(self, wait: float, after: float | None, end: float) -> str:
-        """'' to go on and wait ``wait`` seconds; otherwise why retrying stops now."""
-        if after is not None and after > MAX_RETRY_AFTER:
-            return (
-                f"the index asked to retry after {after:.0f} s, longer than the "
-                f"{MAX_RETRY_AFTER:.0f} s this action waits"
-            )
-        if time.monotonic() + wait + MIN_ATTEMPT > end:
-            return "no time is left for another attempt within this file's deadline"
-        if not self.budget.take(wait):
-            return f"the run's budget of {self.budget.total:.0f} s for waiting on retries is spent"
-        return ""
+    def policy(self, end: float) -> RetryPolicy:
+        """One file's: ATTEMPTS, BACKOFF doubling with jitter, 429's Retry-After honoured
+        up to MAX_RETRY_AFTER, each attempt started with MIN_ATTEMPT left before ``end``
+        (the file's deadline), every wait out of the run's budget."""
+        return RetryPolicy(
+            attempts=ATTEMPTS,
+            backoff=BACKOFF,
+            max_retry_after=MAX_RETRY_AFTER,
+            budget=self.budget,
+            deadline=end,
+            margin=MIN_ATTEMPT,
+            ends="no time is left for another attempt within this file's deadline",
+            asker="the index",
+            sleep=self.sleep,
+        )
 
     def _where_things_are(self, dist: Dist, seen: _Seen) -> str:
         """Which of this version's files the index lists, as last read."""
@@ -494,6 +514,33 @@ class Uploader:
             "project, or used with a user other than '__token__' (PyPI API tokens need "
             "user __token__); with trusted publishing, check the publisher on the index.",
         )
+
+
+class _Sessions:
+    """The HTTP sessions of one batch's upload threads: ``open`` gives the calling
+    thread one of its own (the pool's initializer: once per thread); leaving the
+    ``with`` closes them all, once the pool has shut down."""
+
+    def __init__(self, make: Callable[[], requests.Session], local: threading.local) -> None:
+        self._make = make
+        self._local = local
+        self._made: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        session = self._make()
+        with self._lock:
+            self._made.append(session)
+        self._local.session = session
+
+    def __enter__(self) -> _Sessions:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            made, self._made = self._made, []
+        for session in made:
+            session.close()
 
 
 class _Seen:
@@ -540,23 +587,31 @@ def confirm(
     retry budget). The upload is done by now: an index that cannot be read says so with
     a hint that fits (re-run to confirm), not one that says nothing was uploaded.
     """
-    budget = budget_of(session)
+    # A poll for a cache to catch up, not a retry after a failure: no jitter.
+    policy = RetryPolicy(
+        attempts=attempts,
+        backoff=delay,
+        jitter=NO_JITTER,
+        budget=budget_of(session),
+        sleep=sleep,
+    )
     missing: list[str] = []
     listed: dict[str, Any] = {}
     stopped = ""
-    for attempt in range(attempts):
+    tried = 0
+    while True:
+        tried += 1
         with after_upload():
             project = read()
         _check_still_active(project, steps)
         listed = {f.filename: f for f in project.files}
         missing = [s.dist.filename for s in steps if s.dist.filename not in listed]
-        if not missing or attempt + 1 >= attempts:
+        if not missing:
             break
-        wait = delay * 2**attempt
-        if not budget.take(wait):
-            stopped = f" (the run's budget of {budget.total:.0f} s for waiting is spent)"
+        decided = policy.pause(tried)
+        if not decided.retry:
+            stopped = not_retried(decided.why)
             break
-        sleep(wait)
     if missing:
         there = [s.dist.filename for s in steps if s.dist.filename in listed]
         raise PackageIndexError(
@@ -603,3 +658,16 @@ def _check_still_active(project: IndexProject, steps: Sequence[Step]) -> None:
         "Installers may not get this release. Ask the index why the project's status "
         "changed; once it is active again, re-run to confirm (nothing is uploaded twice).",
     )
+
+
+def _no_answer(exc: TransportError, read_timeout: float) -> str:
+    """What an upload attempt that got no readable answer met, for its messages."""
+    if isinstance(exc, NoAnswer):
+        if exc.timeout == "connect":
+            return f"{exc}, no connection within {CONNECT_TIMEOUT:.0f} s"
+        if exc.timeout == "read":
+            return f"{exc}, no answer within {read_timeout:.0f} s"
+        return f"{exc}, no answer"
+    if exc.status is not None:
+        return f"HTTP {exc.status}, but its answer could not be read: {exc}"
+    return str(exc)  # the request body not sent in time

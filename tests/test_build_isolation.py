@@ -405,7 +405,7 @@ def test_a_file_changed_after_the_checks_is_not_uploaded(tmp_path: Path, pypiser
             repository_url=pypiserver.upload_url,
             credential=lambda valid_for: (pypiserver.user, pypiserver.password),
             session=session,
-            read_index=lambda: pytest.fail("nothing to settle"),
+            read_index=lambda _session: pytest.fail("nothing to settle"),
             console=Console(actions=True, stream=io.StringIO()),
         )
         with pytest.raises(DistributionError) as info:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import random
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +23,6 @@ from release.credentials import (
     Credential,
     TrustedPublishing,
     check_oidc_available,
-    exchange_base,
     expiry,
     http_date,
     unverified_claims,
@@ -31,6 +32,7 @@ from release.credentials import (
 from release.errors import CredentialError
 from release.gha import Console
 from release.http import make_session
+from release.urls import exchange_base
 
 REPOSITORY = "octo-org/sample"
 OWNER_ID = "1234567"
@@ -90,6 +92,8 @@ class Exchange:
             "console": console,
             "clock": self.clock,
             "sleep": self.sleeps.append,
+            # The jitter's middle: each wait is the backoff itself (jitter: see below).
+            "uniform": lambda low, high: (low + high) / 2,
         }
         self.tp = TrustedPublishing(**{**options, **kw})
 
@@ -555,6 +559,59 @@ def test_no_warning_for_a_plain_workflow(exchange: Exchange, out: io.StringIO) -
     assert "::warning" not in out.getvalue()
 
 
+# -- shared by the upload threads -------------------------------------------------------
+
+
+def at_once(n: int, call: Callable[[], Credential]) -> list[Credential]:
+    """``call`` from ``n`` threads released together; what each got."""
+    start = threading.Barrier(n)
+    got: list[Credential] = []
+    failed: list[BaseException] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        start.wait(20)
+        try:
+            cred = call()
+        except BaseException as exc:  # reported below, in the test's thread
+            with lock:
+                failed.append(exc)
+        else:
+            with lock:
+                got.append(cred)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failed == []
+    assert len(got) == n
+    return got
+
+
+def test_many_threads_at_once_mint_once(
+    exchange: Exchange, front: TrustedPublishingIndex, oidc: GitHubOIDC
+) -> None:
+    got = at_once(16, exchange.credential)
+    assert front.mint_calls == 1
+    assert oidc.requests == 1
+    assert len(front.minted) == 1
+    assert {c.password for c in got} == {front.minted[0].token}
+    # Near its expiry, the threads asking at once get one new token between them.
+    exchange.clock.now += DEFAULT_LIFETIME - REFRESH_MARGIN + 1
+    again = at_once(16, exchange.credential)
+    assert front.mint_calls == 2
+    assert oidc.requests == 2
+    assert {c.password for c in again} == {front.minted[1].token}
+
+
+def test_an_api_token_is_the_same_for_every_thread() -> None:
+    source = ApiToken("__token__", "pypi-secret")
+    got = at_once(8, source.credential)
+    assert all(c is got[0] for c in got)
+
+
 # -- retries ----------------------------------------------------------------------------
 
 
@@ -569,6 +626,36 @@ def test_mint_retries_5xx_and_non_json_with_backoff(
     assert front.mint_calls == 4
     assert oidc.requests == 4  # a fresh OIDC token for each attempt
     assert masks(out) == [*oidc.issued, cred.password]
+
+
+def test_mint_waits_are_jittered_and_drawn_from_the_runs_budget(
+    front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console
+) -> None:
+    session = make_session(budget=100.0)
+    seeded = random.Random(21)  # noqa: S311 - jitter, seeded
+    exchange = Exchange(front, oidc, console, session=session, uniform=seeded.uniform)
+    front.fail_mint("server-error", 3)
+    exchange.credential()
+    assert len(exchange.sleeps) == 3
+    for wait, backoff in zip(exchange.sleeps, [1.0, 2.0, 4.0], strict=True):
+        assert backoff * 0.75 <= wait <= backoff * 1.25
+    assert exchange.sleeps != [1.0, 2.0, 4.0]
+    assert session.budget.left == pytest.approx(100.0 - sum(exchange.sleeps))
+
+
+def test_mint_stops_when_the_runs_budget_is_spent(
+    front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console
+) -> None:
+    exchange = Exchange(front, oidc, console, session=make_session(budget=2.0))
+    front.fail_mint("server-error", 10)
+    err = exchange.error()
+    assert err.message == (
+        f"{exchange.host} did not mint an upload token by trusted publishing: it answered "
+        "503 Service Unavailable (after 2 attempts; not retried further: the run's budget "
+        "of 2 s for waiting on retries is spent)."
+    )
+    assert exchange.sleeps == [1.0]
+    assert front.mint_calls == 2
 
 
 def test_a_lost_answer_is_retried_with_a_fresh_oidc_token(

@@ -272,7 +272,7 @@ def test_upload_taken_a_block_at_a_time_stops_at_the_files_deadline(
         repository_url=slow_reader.url + "legacy/",
         credential=lambda _valid_for: ("__token__", "pypi-secret"),
         session=session,
-        read_index=lambda: idx.read_project(session, slow_reader.url + "simple/", "demo"),
+        read_index=lambda own: idx.read_project(own, slow_reader.url + "simple/", "demo"),
         console=Console(actions=False, stream=io.StringIO()),
     )
     start = time.monotonic()

@@ -290,7 +290,7 @@ def uploader(index: Index, url: str, console: Console) -> Uploader:
         repository_url=url,
         credential=lambda _valid_for: (index.user, index.password),
         session=s,
-        read_index=lambda: read_project(s, index.simple_url, "progress-sample", fresh=True),
+        read_index=lambda own: read_project(own, index.simple_url, "progress-sample", fresh=True),
         console=console,
         sleep=lambda _seconds: None,
     )

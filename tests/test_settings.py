@@ -14,8 +14,8 @@ from release.settings import (
     Settings,
     child_environment,
     derive_index_url,
-    sanitize_url,
 )
+from release.urls import sanitize_url
 
 
 def test_the_table_is_action_yml() -> None:

@@ -31,7 +31,8 @@ from release import upload
 from release.dists import Dist, sha256_of
 from release.errors import CredentialError, PackageIndexError
 from release.gha import Console
-from release.simple import IndexProject
+from release.http import Page, Session, make_session
+from release.simple import IndexFile, IndexProject
 
 PLATFORMS = ("manylinux_2_17_x86_64", "manylinux_2_17_aarch64", "musllinux_1_2_x86_64", "win_amd64")
 SDIST = "flit_sample-1.0.0.tar.gz"
@@ -306,7 +307,7 @@ class Scripted(upload.Uploader):
             repository_url="http://127.0.0.1:9/legacy/",
             credential=lambda _valid_for: ("", ""),
             session=requests.Session(),
-            read_index=lambda: IndexProject("demo"),
+            read_index=lambda _session: IndexProject("demo"),
             console=Console(actions=False, stream=io.StringIO()),
             concurrency=concurrency,
         )
@@ -346,7 +347,7 @@ class Raising(upload.Uploader):
             repository_url="http://127.0.0.1:9/legacy/",
             credential=lambda _valid_for: ("", ""),
             session=requests.Session(),
-            read_index=lambda: IndexProject("demo"),
+            read_index=lambda _session: IndexProject("demo"),
             console=Console(actions=False, stream=io.StringIO()),
             concurrency=4,
         )
@@ -418,6 +419,114 @@ def test_failures_of_several_kinds_are_named_together() -> None:
         f"no token Uploads of other files failed beside it: {names[2]} (upload-refused)."
     )
     assert info.value.hint == "later"
+
+
+class Tracked(Session):
+    """A session that says whether it was closed."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
+class Sessions(upload.Uploader):
+    """No server: each POST records the session it went through, from which thread; the
+    first answer for ``flaky`` is a 503, so the index is read to settle it. The side-by-
+    side batch waits until ``together`` uploads are under way."""
+
+    def __init__(self, together: int, flaky: str) -> None:
+        self.base = make_session(budget=30.0)
+        self.made: list[Tracked] = []
+        self.posts: list[tuple[threading.Thread, Session]] = []
+        self.reads: list[tuple[threading.Thread, Session]] = []
+        self.lock = threading.Lock()
+        self.together = threading.Barrier(together)
+        self.flaky = flaky
+
+        def new_session() -> Tracked:
+            made = Tracked(budget=self.base.budget)
+            with self.lock:
+                self.made.append(made)
+            return made
+
+        super().__init__(
+            repository_url="http://127.0.0.1:9/legacy/",
+            credential=lambda _valid_for: ("", ""),
+            session=self.base,
+            read_index=self.read,
+            console=Console(actions=False, stream=io.StringIO()),
+            sleep=lambda _seconds: None,
+            new_session=new_session,
+        )
+
+    def read(self, session: requests.Session) -> IndexProject:
+        assert isinstance(session, Session)
+        with self.lock:
+            self.reads.append((threading.current_thread(), session))
+        listed = IndexFile(self.flaky, "http://127.0.0.1:9/f", "0" * 64, False, "1.0")
+        return IndexProject("demo", files=(listed,))
+
+    def _post(
+        self, dist: Dist, attestations: Sequence[Path], read_timeout: float, until: float
+    ) -> Page:
+        session = self._session()
+        assert isinstance(session, Tracked)
+        assert not session.closed
+        with self.lock:
+            self.posts.append((threading.current_thread(), session))
+        if not dist.filename.endswith("-a.whl") and dist.kind == "wheel":
+            self.together.wait(20)  # the side-by-side batch: all under way at once
+        status = 503 if dist.filename == self.flaky else 200
+        return Page("http://127.0.0.1:9/legacy/", status, "", {}, b"")
+
+
+def test_each_upload_thread_has_a_session_of_its_own() -> None:
+    """Four wheels side by side: four threads, each with its own session (none the
+    caller's), sharing the run's retry budget, each session closed once its batch is
+    done; the index is read through the thread's session too."""
+    names = [f"demo-1.0-py3-none-{p}.whl" for p in "abcde"] + ["demo-1.0.tar.gz"]
+    files = [
+        (Dist(Path(n), "wheel" if n.endswith(".whl") else "sdist", "demo", "1.0", "0" * 64, 1), [])
+        for n in names
+    ]
+    uploader = Sessions(together=4, flaky=names[2])
+    done: list[str] = []
+    uploader.upload_all(files, lambda d: done.append(d.filename))
+    assert sorted(done) == sorted(names)
+    # One wheel alone, four side by side, the sdist alone: six threads, six sessions.
+    assert len(uploader.made) == 6
+    assert len({id(s) for s in uploader.made}) == 6
+    assert all(s.closed for s in uploader.made)
+    assert all(s.budget is uploader.base.budget for s in uploader.made)
+    by_thread: dict[threading.Thread, set[int]] = {}
+    for thread, session in uploader.posts + uploader.reads:
+        by_thread.setdefault(thread, set()).add(id(session))
+    assert len(by_thread) == 6
+    assert all(len(ids) == 1 for ids in by_thread.values())  # one session per thread
+    assert threading.current_thread() not in by_thread
+    used = {id(session) for _, session in uploader.posts}
+    assert len(used) == 6
+    assert id(uploader.base) not in used
+    (reader,) = uploader.reads  # the 503's upload settled by reading the index
+    assert reader in uploader.posts
+
+
+def test_the_default_session_factory_shares_the_runs_budget() -> None:
+    base = make_session(retries=1, budget=30.0)
+    uploader = upload.Uploader(
+        repository_url="http://127.0.0.1:9/legacy/",
+        credential=lambda _valid_for: ("", ""),
+        session=base,
+        read_index=lambda _session: IndexProject("demo"),
+        console=Console(actions=False, stream=io.StringIO()),
+    )
+    made = uploader.new_session()
+    assert isinstance(made, Session)
+    assert made is not base
+    assert made.budget is base.budget
+    assert made.retries == 1
 
 
 @dataclass(frozen=True)
