@@ -156,8 +156,10 @@ class Console:
         every such letter of the log and hide nothing."""
         if len(secret.strip()) < MIN_MASKED or secret in self._secrets:
             return
-        self._secrets.append(secret)
-        self._secrets.sort(key=len, reverse=True)  # longest first: no partial scrubs
+        # Longest first: no partial scrubs. Replaced whole, in place (one slice
+        # assignment): a thread scrubbing meanwhile sees the old list or the new one,
+        # never one half sorted (list.sort empties the list while it sorts).
+        self._secrets[:] = sorted([*self._secrets, secret], key=len, reverse=True)
         if self.actions:
             # Each line of a multi-line secret is masked on its own by the runner.
             for line in secret.splitlines():

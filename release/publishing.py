@@ -13,15 +13,24 @@ The order, for targets T1..Tn (repository-url's lines):
    have the release, and a re-run uploads nothing to them (their files are present);
 4. the GitHub Release, from the last target's files (assets.py).
 
-Threads and locks, all of them: the build runs beside the index read in the plan
-(planning.alongside), and the install trial beside the GitHub preflight, each a thread
-of its own that shares nothing mutable but the console (whose writes are whole lines,
-held back for the trial). Here, the uploader (upload.py) sends up to four files at once
-(one wheel alone first, the sdist last), each thread with its own HTTP session; the
-files are read, never written, by them. A trusted-publishing credential is shared by
-those threads and renews itself under its own lock (credentials.TrustedPublishing).
-Hashing a file's bytes as they are sent happens in the sending thread. Nothing else
-here runs concurrently.
+Every thread and lock of a run, in the order they start:
+- __main__ begins the build environment on a thread of its own (build.HeadStart) while
+  the pipeline's modules import; the build takes it over, nothing else touches it.
+- planning.alongside: the build on one thread while this one reads the indexes; then the
+  install trial on one thread while this one asks GitHub (the trial's log is held back
+  by Console.deferred, so whole groups never interleave). Each side owns what it makes;
+  a failure on this side cancels the other (proc.Cancel) and waits for it.
+- dists.read_dists hashes the files on two threads while this one reads their metadata;
+  twine's PackageFile is made under dists._TWINE, the one lock around a module global
+  (twine's HashManager, swapped for the moment so the file is not hashed again).
+- attest.sign signs on up to four threads, each owning its Sigstore context, key and
+  certificate; identity() (the job's OIDC token) is asked for under one lock.
+- upload.Uploader sends up to four files at once (one wheel alone first, the sdist last),
+  each thread with an HTTP session of its own; the files are only read. They share the
+  target's credential source, which renews itself under its own lock
+  (credentials.TrustedPublishing), and the run's retry budget (http.RetryBudget, locked).
+- progress.Watchdog: a timer thread that only prints, while a slow step runs.
+Console writes are whole lines under the console's own lock. Nothing else is shared.
 """
 
 from __future__ import annotations
