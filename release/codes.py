@@ -358,6 +358,10 @@ CODES: dict[str, Code] = {
     ),
     # -- the GitHub release --------------------------------------------------------------
     "github-token-refused": Code(GitHubError, "GitHub refused the token (HTTP 401)."),
+    "github-repository-not-found": Code(
+        GitHubError, "The repository is not on GitHub, or the token cannot see it (HTTP 404)."
+    ),
+    "github-tag-missing": Code(GitHubError, "The tag is not on GitHub (HTTP 404)."),
     "github-permission-denied": Code(
         GitHubError, "The token lacks a permission for the request (HTTP 403)."
     ),
