@@ -191,7 +191,10 @@ CODES: dict[str, Code] = {
         PackageIndexError, "The index answers its project page with an error."
     ),
     "index-answer-invalid": Code(
-        PackageIndexError, "The index's answer is not a simple API page, or lists a bad name."
+        PackageIndexError, "The index's answer is not a simple API project page."
+    ),
+    "index-filename-invalid": Code(
+        PackageIndexError, "The index lists a file whose name is no plain file name."
     ),
     "project-archived": Code(PackageIndexError, "The index marks the project archived."),
     "project-quarantined": Code(PackageIndexError, "The index marks the project quarantined."),
@@ -200,8 +203,14 @@ CODES: dict[str, Code] = {
     "index-digest-mismatch": Code(
         PackageIndexError, "A file the index serves differs from its listed digest."
     ),
-    "provenance-unavailable": Code(
-        PackageIndexError, "The provenance the index lists for a file cannot be fetched."
+    "provenance-unreadable": Code(
+        PackageIndexError, "The index's answer for a file's listed provenance cannot be read."
+    ),
+    "provenance-unreachable": Code(
+        PackageIndexError, "The index does not answer for a file's listed provenance."
+    ),
+    "provenance-http-error": Code(
+        PackageIndexError, "The index answers a file's listed provenance with an HTTP error."
     ),
     "upload-refused": Code(PackageIndexError, "The index refused a file's upload."),
     "upload-failed": Code(
