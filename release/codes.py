@@ -54,10 +54,14 @@ CODES: dict[str, Code] = {
     "test-timeout-invalid": Code(InputError, "test-timeout is not a number of seconds."),
     "max-file-size-invalid": Code(InputError, "max-file-size is not a file size."),
     "github-token-missing": Code(InputError, "A GitHub release is asked for without a token."),
+    "repository-url-not-http": Code(InputError, "repository-url is not an http(s) URL."),
     "repository-url-invalid": Code(
-        InputError, "repository-url is not an http(s) URL, or does not parse."
+        InputError, "repository-url does not parse, or names no host or a bad port."
     ),
-    "index-url-invalid": Code(InputError, "index-url is not an http(s) URL, or does not parse."),
+    "index-url-not-http": Code(InputError, "index-url is not an http(s) URL."),
+    "index-url-invalid": Code(
+        InputError, "index-url does not parse, or names no host or a bad port."
+    ),
     "index-url-missing": Code(
         InputError, "A custom repository-url is given without the index-url to read it by."
     ),
@@ -191,7 +195,10 @@ CODES: dict[str, Code] = {
         PackageIndexError, "The index answers its project page with an error."
     ),
     "index-answer-invalid": Code(
-        PackageIndexError, "The index's answer is not a simple API page, or lists a bad name."
+        PackageIndexError, "The index's answer is not a simple API project page."
+    ),
+    "index-filename-invalid": Code(
+        PackageIndexError, "The index lists a file whose name is no plain file name."
     ),
     "project-archived": Code(PackageIndexError, "The index marks the project archived."),
     "project-quarantined": Code(PackageIndexError, "The index marks the project quarantined."),
@@ -200,8 +207,14 @@ CODES: dict[str, Code] = {
     "index-digest-mismatch": Code(
         PackageIndexError, "A file the index serves differs from its listed digest."
     ),
-    "provenance-unavailable": Code(
-        PackageIndexError, "The provenance the index lists for a file cannot be fetched."
+    "provenance-unreadable": Code(
+        PackageIndexError, "The index's answer for a file's listed provenance cannot be read."
+    ),
+    "provenance-unreachable": Code(
+        PackageIndexError, "The index does not answer for a file's listed provenance."
+    ),
+    "provenance-http-error": Code(
+        PackageIndexError, "The index answers a file's listed provenance with an HTTP error."
     ),
     "upload-refused": Code(PackageIndexError, "The index refused a file's upload."),
     "upload-failed": Code(
@@ -232,7 +245,13 @@ CODES: dict[str, Code] = {
     ),
     # -- the upload credential -----------------------------------------------------------
     "password-missing": Code(
-        CredentialError, "No password (API token), and trusted publishing is not possible."
+        CredentialError, "No password (API token), and a user other than __token__."
+    ),
+    "trusted-publishing-outside-actions": Code(
+        CredentialError, "No password on the command line, where trusted publishing is not."
+    ),
+    "exchange-url-invalid": Code(
+        CredentialError, "Trusted publishing for an upload URL that is no http(s) URL with a host."
     ),
     "id-token-unavailable-for-pull-request": Code(
         CredentialError, "Trusted publishing in a run for a fork's pull request (no OIDC)."
@@ -240,8 +259,14 @@ CODES: dict[str, Code] = {
     "id-token-permission-missing": Code(
         CredentialError, "Trusted publishing without the job's id-token: write permission."
     ),
-    "trusted-publishing-audience-failed": Code(
-        CredentialError, "The index's trusted publishing audience cannot be had."
+    "trusted-publishing-audience-unreachable": Code(
+        CredentialError, "The index does not answer the trusted publishing audience request."
+    ),
+    "trusted-publishing-audience-unreadable": Code(
+        CredentialError, "The index's answer to the audience request cannot be read."
+    ),
+    "trusted-publishing-audience-missing": Code(
+        CredentialError, "The index answers the audience request without an audience."
     ),
     "trusted-publishing-unsupported": Code(
         CredentialError, "The index has no trusted publishing (audience answers 404)."
@@ -250,7 +275,16 @@ CODES: dict[str, Code] = {
         CredentialError, "The index has trusted publishing turned off (audience answers 403)."
     ),
     "oidc-token-request-failed": Code(
-        CredentialError, "GitHub did not give the job's OIDC token for the index."
+        CredentialError, "The request for the job's OIDC token got no answer from GitHub."
+    ),
+    "oidc-token-unreadable": Code(
+        CredentialError, "GitHub's answer to the OIDC token request cannot be read."
+    ),
+    "oidc-token-refused": Code(
+        CredentialError, "GitHub refused the request for the job's OIDC token."
+    ),
+    "oidc-token-missing": Code(
+        CredentialError, "GitHub answered the OIDC token request without a token."
     ),
     "trusted-publishing-redirected": Code(
         CredentialError, "The index answered the token exchange with a redirect."
@@ -358,6 +392,10 @@ CODES: dict[str, Code] = {
     ),
     # -- the GitHub release --------------------------------------------------------------
     "github-token-refused": Code(GitHubError, "GitHub refused the token (HTTP 401)."),
+    "github-repository-not-found": Code(
+        GitHubError, "The repository is not on GitHub, or the token cannot see it (HTTP 404)."
+    ),
+    "github-tag-missing": Code(GitHubError, "The tag is not on GitHub (HTTP 404)."),
     "github-permission-denied": Code(
         GitHubError, "The token lacks a permission for the request (HTTP 403)."
     ),
@@ -391,7 +429,7 @@ CODES: dict[str, Code] = {
 # Codes made from a template at their raise site: the template (as the raise site
 # spells it, up to the placeholder's name) and every code it can make.
 FAMILIES: dict[str, tuple[str, ...]] = {
-    # settings.check_url(name, ...): the URL inputs
+    # urls.check_url(name, ...), called from settings: the URL inputs
     "{name}-invalid": ("repository-url-invalid", "index-url-invalid"),
     # index.check_status and upload's confirm: PEP 792's statuses, simple.REFUSED_STATUS
     "project-{status}": ("project-archived", "project-quarantined", "project-deprecated"),

@@ -132,6 +132,18 @@ def check_oidc_available(
     )
 
 
+def password_missing(user: str) -> CredentialError:
+    """No password, and a user other than __token__: no credential at all. Settings
+    refuses this before any build; ``upload_credentials`` again for each target. One
+    text for both fronts: ``{password}`` renders as the input or as TWINE_PASSWORD."""
+    return CredentialError(
+        "password-missing",
+        f"No password for the index: {{password}} is empty and the user is '{user}'.",
+        "Pass the index's API token in {password}, or, in GitHub Actions, use trusted "
+        f"publishing (user {TOKEN_USER}, no password, and `id-token: write` for the job).",
+    )
+
+
 def upload_credentials(
     *,
     user: str,
@@ -155,13 +167,7 @@ def upload_credentials(
         # Already masked by the entry point, with every input secret, before any output.
         return ApiToken(user, password)
     if user != TOKEN_USER:
-        raise CredentialError(
-            "password-missing",
-            f"No password for the index: the password input is empty and the user is "
-            f"'{user}', not {TOKEN_USER} (trusted publishing).",
-            "Pass the index's API token in the password input, or use trusted publishing: "
-            f"user {TOKEN_USER}, no password, and `id-token: write` for the job.",
-        )
+        raise password_missing(user)
     check_oidc_available(request_url, request_token, event_name=event_name, fork_pr=fork_pr)
     return TrustedPublishing(
         repository_url=repository_url,
@@ -244,13 +250,13 @@ class TrustedPublishing:
         except TransportError as exc:
             if isinstance(exc, BodyError):
                 raise CredentialError(
-                    "trusted-publishing-audience-failed",
+                    "trusted-publishing-audience-unreadable",
                     f"{self.host}'s answer to GET {url} could not be read: {exc}.",
                     "Check repository-url. If it is right, the index or a proxy in between "
                     "is misbehaving: re-run the job later.",
                 ) from None
             raise CredentialError(
-                "trusted-publishing-audience-failed",
+                "trusted-publishing-audience-unreachable",
                 f"Could not reach {self.host} to start trusted publishing: {exc}.",
                 "Check repository-url. If it is right, the index is unreachable from the "
                 "runner: re-run the job later.",
@@ -274,7 +280,7 @@ class TrustedPublishing:
         audience = _json(resp).get("audience") if _ok(resp) else None
         if not isinstance(audience, str) or not audience:
             raise CredentialError(
-                "trusted-publishing-audience-failed",
+                "trusted-publishing-audience-missing",
                 f"The index at {self.host} answered {_said(resp)} without an audience to "
                 f"GET {url}.",
                 "This points to an outage or maintenance of the index, or to a wrong "
@@ -306,23 +312,27 @@ class TrustedPublishing:
                 headers={"Authorization": f"bearer {self._request_token}"},
             )
         except TransportError as exc:
+            if isinstance(exc, BodyError):
+                raise CredentialError(
+                    "oidc-token-unreadable",
+                    f"The answer to the request for the job's OIDC token could not be read: {exc}.",
+                    hint,
+                ) from None
             raise CredentialError(
                 "oidc-token-request-failed",
-                f"The answer to the request for the job's OIDC token could not be read: {exc}."
-                if isinstance(exc, BodyError)
-                else f"The request for the job's OIDC token failed: {exc}.",
+                f"The request for the job's OIDC token failed: {exc}.",
                 hint,
             ) from None
         if not _ok(resp):
             raise CredentialError(
-                "oidc-token-request-failed",
+                "oidc-token-refused",
                 f"GitHub refused the request for the job's OIDC token: {_said(resp)}.",
                 hint,
             )
         value = _json(resp).get("value")
         if not isinstance(value, str) or not value:
             raise CredentialError(
-                "oidc-token-request-failed",
+                "oidc-token-missing",
                 "GitHub's OIDC token service answered without a token.",
                 hint,
             )

@@ -196,10 +196,9 @@ def _message(exc: GithubException) -> str:
 
 
 @contextmanager
-def api_errors(
-    doing: str, repository: str, not_found: tuple[str, str, str] | None = None
-) -> Iterator[None]:
-    """Turn what PyGithub raises into GitHubErrors that say what to do."""
+def api_errors(doing: str, repository: str, not_found: GitHubError | None = None) -> Iterator[None]:
+    """Turn what PyGithub raises into GitHubErrors that say what to do; ``not_found``
+    is the error for a 404, when the caller knows what is missing."""
     from github import GithubException
 
     try:
@@ -215,7 +214,7 @@ def api_errors(
                 "(${{ github.token }}) or pass a valid token from a secret.",
             ) from None
         if status == 404 and not_found:
-            raise GitHubError(*not_found) from None
+            raise not_found from None
         if status == 403 and "rate limit" not in said.lower():
             raise GitHubError(
                 "github-permission-denied",
@@ -320,7 +319,7 @@ def preflight(
     with api_errors(
         f"reading {repository}",
         repository,
-        (
+        GitHubError(
             "github-repository-not-found",
             f"Repository {repository} was not found, or the token cannot see it (HTTP 404).",
             "Check GITHUB_REPOSITORY and that github-token belongs to this repository.",
@@ -330,7 +329,7 @@ def preflight(
     with api_errors(
         f"reading tag {tag}",
         repository,
-        (
+        GitHubError(
             "github-tag-missing",
             f"Tag '{tag}' is not in {repository} on GitHub (HTTP 404).",
             f"Push the tag first: git push origin {tag}",

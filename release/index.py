@@ -86,17 +86,21 @@ def read_provenance(session: requests.Session, name: str, url: str) -> bytes:
     try:
         page = get_capped(session, url, max_bytes=MAX_PAGE)
     except TransportError as exc:
+        if isinstance(exc, BodyError):
+            raise PackageIndexError(
+                "provenance-unreadable",
+                f"The index lists provenance for {name}, but it could not be read: {exc}.",
+                PROVENANCE_HINT,
+            ) from None
         raise PackageIndexError(
-            "provenance-unavailable",
-            f"The index lists provenance for {name}, but it could not be read: {exc}."
-            if isinstance(exc, BodyError)
-            else f"The index lists provenance for {name}, but did not answer: "
+            "provenance-unreachable",
+            f"The index lists provenance for {name}, but did not answer: "
             f"{exc}{not_retried(exc.note)}.",
             PROVENANCE_HINT,
         ) from None
     if page.status != 200:
         raise PackageIndexError(
-            "provenance-unavailable",
+            "provenance-http-error",
             f"The index lists provenance for {name} but answered HTTP {page.status}.",
             PROVENANCE_HINT,
         )
@@ -181,7 +185,7 @@ def download(session: requests.Session, file: IndexFile, dest: Path, *, limit: i
     name = Path(file.filename).name
     if name != file.filename or name in ("", ".", ".."):
         raise PackageIndexError(
-            "index-answer-invalid",
+            "index-filename-invalid",
             f"The index lists a file named {printable(file.filename)!r}, which is no file name.",
             "Nothing was uploaded. The index or a proxy in front of it is misbehaving.",
         )

@@ -278,24 +278,17 @@ class Settings:
             )
         if self.dry_run or self.password:
             return
+        from .credentials import check_oidc_available, password_missing
+
         if not self.trusted_publishing:
-            raise InputError(
-                "password-missing",
-                f"No password for the index: {{password}} is empty and the user is '{self.user}'.",
-                "Pass the index's API token in {password}, or use trusted publishing "
-                f"(user {TOKEN_USER}, no password)."
-                if self.actions
-                else "Set TWINE_PASSWORD to the index's API token.",
-            )
+            raise password_missing(self.user)
         if not self.actions:
             raise CredentialError(
-                "password-missing",
+                "trusted-publishing-outside-actions",
                 "No password for the index: TWINE_PASSWORD is not set.",
                 "Set TWINE_PASSWORD to an API token for the index. (Trusted publishing "
                 "works only inside GitHub Actions, where the job has an OIDC identity.)",
             )
-        from .credentials import check_oidc_available
-
         check_oidc_available(
             self.oidc_request_url,
             self.oidc_request_token,
@@ -406,7 +399,7 @@ def derive_index_url(repository_url: str, index_url: str) -> str:
     """The simple API to read: given, or known for PyPI and TestPyPI."""
     if not repository_url.startswith(("https://", "http://")):
         raise InputError(
-            "repository-url-invalid",
+            "repository-url-not-http",
             f"{{repository-url}} '{sanitize_url(repository_url)}' is not an http(s) URL.",
             f"Use the index's upload URL, for example {PYPI_UPLOAD}",
         )
@@ -414,7 +407,7 @@ def derive_index_url(repository_url: str, index_url: str) -> str:
     if index_url:
         if not index_url.startswith(("https://", "http://")):
             raise InputError(
-                "index-url-invalid",
+                "index-url-not-http",
                 f"{{index-url}} '{sanitize_url(index_url)}' is not an http(s) URL.",
                 "Use the index's simple API URL, for example https://pypi.org/simple/",
             )

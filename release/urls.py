@@ -87,7 +87,7 @@ def exchange_base(repository_url: str) -> str:
         host = ""
     if parts.scheme not in ("http", "https") or not host:
         raise CredentialError(
-            "repository-url-invalid",
+            "exchange-url-invalid",
             "The repository-url is not an http(s) URL with a host, so trusted publishing "
             "has no index to ask for a token.",
             "Set repository-url to the index's upload URL, e.g. https://upload.pypi.org/legacy/",

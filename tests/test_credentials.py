@@ -145,7 +145,7 @@ def test_exchange_base(repository_url: str, base: str) -> None:
 def test_exchange_base_needs_an_http_url(url: str) -> None:
     with pytest.raises(CredentialError) as info:
         exchange_base(url)
-    assert info.value.code == "repository-url-invalid"
+    assert info.value.code == "exchange-url-invalid"
 
 
 def test_workflow_file_and_unverified_claims(oidc: GitHubOIDC) -> None:
@@ -714,23 +714,31 @@ def test_mint_endpoint_missing_is_not_retried(
 
 
 @pytest.mark.parametrize(
-    ("fault", "message"),
+    ("fault", "code", "message"),
     [
-        ("unauthorized", "GitHub refused the request for the job's OIDC token: 401 Unauthorized."),
-        ("server-error", "GitHub refused the request for the job's OIDC token: "
-                         "500 Internal Server Error."),
-        ("no-value", "GitHub's OIDC token service answered without a token."),
-        ("not-json", "GitHub's OIDC token service answered without a token."),
+        ("unauthorized", "oidc-token-refused",
+         "GitHub refused the request for the job's OIDC token: 401 Unauthorized."),
+        ("server-error", "oidc-token-refused",
+         "GitHub refused the request for the job's OIDC token: 500 Internal Server Error."),
+        ("no-value", "oidc-token-missing",
+         "GitHub's OIDC token service answered without a token."),
+        ("not-json", "oidc-token-missing",
+         "GitHub's OIDC token service answered without a token."),
     ],
 )  # fmt: skip
 def test_oidc_token_request_failures(
-    front: TrustedPublishingIndex, oidc: GitHubOIDC, console: Console, fault: str, message: str
+    front: TrustedPublishingIndex,
+    oidc: GitHubOIDC,
+    console: Console,
+    fault: str,
+    code: str,
+    message: str,
 ) -> None:
     oidc.fault = fault
     # No urllib3 retries of the GET here: the point is the message, not the waiting.
     exchange = Exchange(front, oidc, console, session=make_session(retries=0))
     err = exchange.error()
-    assert err.code == "oidc-token-request-failed"
+    assert err.code == code
     assert err.message == message
     assert "permissions:\n  id-token: write" in err.hint
     assert front.mint_calls == 0
@@ -770,7 +778,7 @@ def test_audience_dripped_stops_at_the_answer_deadline(
     err = exchange.error()
     assert time.monotonic() - start < 15
     host = through.url_for("/").removeprefix("http://").rstrip("/")
-    assert err.code == "trusted-publishing-audience-failed"
+    assert err.code == "trusted-publishing-audience-unreadable"
     assert err.message == (
         f"{host}'s answer to GET http://{host}/_/oidc/audience could not be read: it did "
         "not arrive within 1 s."
@@ -788,7 +796,7 @@ def test_oidc_token_dripped_stops_at_the_answer_deadline(
         start = time.monotonic()
         err = exchange.error()
         assert time.monotonic() - start < 15
-    assert err.code == "oidc-token-request-failed"
+    assert err.code == "oidc-token-unreadable"
     assert err.message == (
         "The answer to the request for the job's OIDC token could not be read: it did not "
         "arrive within 1 s."

@@ -31,32 +31,6 @@ CLASSES = {
 }
 KEBAB = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
-# Codes still raised from several places (or as two classes), in files being rewritten
-# on another branch; to be resolved after that merge. Each entry must still be needed.
-PENDING = {
-    # credentials.py (CredentialError) and settings.py (InputError, CredentialError):
-    # three texts for "no password and no trusted publishing".
-    "password-missing",
-    # settings.derive_index_url (not http(s)), settings.check_url (does not parse) and
-    # credentials.exchange_base (CredentialError: no host for trusted publishing).
-    "repository-url-invalid",
-    # settings.derive_index_url (not http(s)) and settings.check_url (does not parse).
-    "index-url-invalid",
-    # credentials.py: four ways GitHub's token service can fail, one code.
-    "oidc-token-request-failed",
-    # credentials.py: the audience request unreachable, unreadable, or without audience.
-    "trusted-publishing-audience-failed",
-    # simple.py (not a simple API page) and index.py (a listed name that is no file name).
-    "index-answer-invalid",
-    # index.read_provenance: unreadable, unreachable, or an HTTP error.
-    "provenance-unavailable",
-}
-# Raise sites whose code cannot be resolved, in files being rewritten: (module, function).
-PENDING_SITES = {
-    # GitHubError(*not_found): no caller passes not_found, so no code comes of it.
-    ("github.py", "api_errors"),
-}
-
 
 @dataclass
 class Site:
@@ -314,7 +288,7 @@ def test_every_code_raised_is_registered_as_its_class() -> None:
                     f"{site} raises {code!r}, which release/codes.py does not register: add "
                     f"it to CODES as Code({site.cls}, '<what failed, in a line>')"
                 )
-            elif site.cls and entry.kind.__name__ != site.cls and code not in PENDING:
+            elif site.cls and entry.kind.__name__ != site.cls:
                 problems.append(
                     f"{site} raises {code!r} as {site.cls}, but CODES registers it as "
                     f"{entry.kind.__name__}: one code, one class"
@@ -332,7 +306,7 @@ def test_dynamic_codes_only_where_a_family_is_declared() -> None:
                     "release/codes.py does not declare: add it to FAMILIES with every code it "
                     "can make (or raise literal codes)"
                 )
-        if site.unresolved and (site.module, site.function) not in PENDING_SITES:
+        if site.unresolved:
             problems.append(
                 f"{site} takes its code from {', '.join(site.unresolved)}: give it a literal "
                 "code, or a template declared in FAMILIES"
@@ -350,29 +324,9 @@ def test_no_code_is_registered_but_never_raised() -> None:
 
 
 def test_each_code_is_raised_from_one_place() -> None:
-    several = {
-        code: sites
-        for code, sites in sorted(sites_of().items())
-        if len(sites) > 1 and code not in PENDING
-    }
+    several = {code: sites for code, sites in sorted(sites_of().items()) if len(sites) > 1}
     _none(
         f"{code} is raised from {len(sites)} places: {_listing(sites)}. If they are one "
         "reason, make one helper that raises it; if not, give each its own code."
         for code, sites in several.items()
-    )
-
-
-def test_pending_entries_are_still_needed() -> None:
-    found = sites_of()
-    seen = {(s.module, s.function) for s in SITES if s.unresolved}
-    _none(
-        [
-            f"{code} is raised from one place, as one class, now: remove it from PENDING"
-            for code in sorted(PENDING)
-            if len(found.get(code, [])) < 2 and len({s.cls for s in found.get(code, [])}) < 2
-        ]
-        + [
-            f"{module} {function} takes no unresolved code now: remove it from PENDING_SITES"
-            for module, function in sorted(PENDING_SITES - seen)
-        ]
     )

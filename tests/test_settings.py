@@ -266,7 +266,7 @@ def test_trusted_publishing_when_id_token_available() -> None:
 def test_cli_without_password() -> None:
     with pytest.raises(CredentialError) as info:
         Settings.from_args(["--tag", "v1.0"], {})
-    assert info.value.code == "password-missing"
+    assert info.value.code == "trusted-publishing-outside-actions"
     assert info.value.message == "No password for the index: TWINE_PASSWORD is not set."
 
 
@@ -322,6 +322,32 @@ def test_malformed_urls_are_refused(name: str, url: str, shown: str, why: str) -
         f"Set {name} to a URL such as {example} (an IPv6 address goes in brackets, with "
         "its port after them: https://[2001:db8::1]:8080/)."
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "hint"),
+    [
+        (
+            "repository-url",
+            "ftp://upload.example.org/",
+            "Use the index's upload URL, for example https://upload.pypi.org/legacy/",
+        ),
+        (
+            "index-url",
+            "upload.example.org/simple/",
+            "Use the index's simple API URL, for example https://pypi.org/simple/",
+        ),
+    ],
+)
+def test_urls_that_are_not_http_are_refused(name: str, url: str, hint: str) -> None:
+    with pytest.raises(InputError) as info:
+        derive_index_url(
+            url if name == "repository-url" else "https://upload.pypi.org/legacy/",
+            url if name == "index-url" else "",
+        )
+    assert info.value.code == f"{name}-not-http"
+    assert render(info.value.message, "action") == f"{name} '{url}' is not an http(s) URL."
+    assert info.value.hint == hint
 
 
 @pytest.mark.parametrize("debug", ["0", "1"])

@@ -99,7 +99,7 @@ class Identity:
             self.refused.append(threading.current_thread())
             self.first_refusal.set()
             raise CredentialError(
-                "oidc-token-request-failed",
+                "oidc-token-refused",
                 "GitHub refused the request for the job's OIDC token: 500 Internal Server Error.",
             )
         return self.source.oidc_token("sigstore")
@@ -339,7 +339,7 @@ def test_the_first_failure_stops_the_rest_and_is_raised(
         attest.sign(
             files, identity, outdir=outdir, config=config, renew_before=RENEW_BEFORE, workers=4
         )
-    assert err.value.code == "oidc-token-request-failed"
+    assert err.value.code == "oidc-token-refused"
     assert err.value.message == (
         "GitHub refused the request for the job's OIDC token: 500 Internal Server Error."
     )
