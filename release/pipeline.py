@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
     from . import attest, github
     from .credentials import CredentialSource
-    from .trial import TrialReport
+    from .trial import Prepared, TrialReport
 
 
 @dataclasses.dataclass
@@ -62,6 +62,7 @@ class Context:
     _session: requests.Session | None = None
     _github: github.Client | None = None
     head: HeadStart | None = None  # the build environment, begun at start-up
+    trial_env: Prepared | None = None  # the install trial's, begun beside the build
     # (step, seconds), in order: the summary shows where the time went.
     timings: list[tuple[str, float]] = dataclasses.field(default_factory=list)
 
@@ -216,6 +217,7 @@ def try_install(
         cancel=cancel,
         timeout=s.test_timeout,
         test_command=str(s.inputs.get("test_command", "")) or None,
+        prepared=ctx.trial_env,
     )
 
 
@@ -275,9 +277,16 @@ def beside_the_build(
     ctx: Context, name: str | None, version: Version
 ) -> tuple[IndexProject, Gate] | None:
     """What this thread does while the build runs: read the index (when the name is
-    known before the build), then import what the steps after the build will."""
+    known before the build), begin the install trial's environment, then import what
+    the steps after the build will."""
     early = read_index(ctx, name, version) if name else None
     if ctx.settings.build:
+        if ctx.settings.inputs.get("test_install", True):
+            from .trial import prepare
+
+            ctx.trial_env = prepare(
+                ctx.settings.working_directory, ctx.settings.child_env, ctx.console
+            )
         preload(ctx.settings)
     return early
 
@@ -844,6 +853,8 @@ def context(
         try:
             yield ctx
         finally:
+            if ctx.trial_env is not None:  # the run ended before the trial took it
+                ctx.trial_env.close()
             if ctx._session is not None:
                 ctx._session.close()
 
