@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import functools
 import os
 import re
 import shlex
@@ -407,17 +408,22 @@ def release_of(filename: str) -> str:
 # Which wheels this interpreter installs, and why not the others.
 
 
-def _this_python() -> str:
+@functools.cache
+def _supported() -> tuple[Any, ...]:
+    """This interpreter's tags, most specific first: some thousands, a few ms to list,
+    so listed once (by prepare()'s thread, when the build runs)."""
     from packaging import tags
 
-    first = next(iter(tags.sys_tags()))
+    return tuple(tags.sys_tags())
+
+
+def _this_python() -> str:
+    first = _supported()[0]
     return f"{first.interpreter} on {first.platform}"
 
 
 def _installable(wheels: Sequence[Dist]) -> tuple[list[Dist], list[NotTried]]:
-    from packaging import tags
-
-    ordered = list(tags.sys_tags())  # most specific first: why_not reads the first
+    ordered = _supported()  # most specific first: why_not reads the first
     supported = set(ordered)
     ok, not_tried = [], []
     for wheel in wheels:
@@ -716,6 +722,7 @@ class Prepared:
                     where.env,
                 )
             self._ready = _Ready(where, self.requirements or [], list(self.log.lines))
+            _supported()  # listed now, not after the build
         except BaseException as exc:  # told where the trial takes the environment
             self._error = exc
 
