@@ -9,6 +9,11 @@ imported and each console/GUI script's object resolved (not run); then, if asked
 maintainer's test command. An sdist no tried wheel stands for is built into a wheel
 first, in an isolated environment, and that wheel is tried.
 
+What needs no wheel can be done while the build runs (prepare()): the environment
+made, uv told its interpreter, pyproject.toml's declared dependencies installed; the
+trial then installs the first wheel into it alone, when the wheel declares exactly
+those dependencies (see Prepared).
+
 Children run through one ToolLog (their output in a log group, shown in full on
 failure), with the run's scrubbed environment less the runner's file commands.
 """
@@ -17,22 +22,27 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
-import json
+import functools
 import os
 import re
 import shlex
+import shutil
 import signal
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
+import tomllib
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name, parse_wheel_filename
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from .dists import Dist, read_metadata
 from .errors import DistributionError, InputError
@@ -76,13 +86,19 @@ ENTRY_POINT = re.compile(
 )
 
 # The probe: run by the trial environment's interpreter (``python -I -c``), it does
-# every check of one wheel in that one start and writes one JSON line as each check
-# starts and ends, so a check that kills the interpreter (a crashing extension, an
-# os._exit) is still named. Imported modules may print: the results go to a file.
+# every check of one wheel in that one start and writes one line as each check starts
+# and ends, so a check that kills the interpreter (a crashing extension, an os._exit) is
+# still named. Imported modules may print: the results go to a file (argv[1]); the
+# checks are the arguments after it, module and attribute in turn. It imports nothing
+# before the checks that a bare start does not (json and traceback took as long as the
+# interpreter's own start, ~20 ms): its lines are Python literals (ascii(), read with
+# ast.literal_eval), and traceback is imported for a failure only.
 PROBE = r"""
-import importlib, json, os, sys, sysconfig, traceback
+import importlib, os, sys
 
 def describe(exc):
+    import traceback
+
     try:
         text = str(exc)
     except BaseException:
@@ -106,24 +122,23 @@ def describe(exc):
         "frames": frames[-20:],
     }
 
-def run(check):
-    obj = importlib.import_module(check["module"])
-    for part in (check["attr"] or "").split(".") if check["attr"] else ():
+def run(module, attr):
+    obj = importlib.import_module(module)
+    for part in attr.split(".") if attr else ():
         obj = getattr(obj, part)
-    if check["attr"] and not callable(obj):
-        raise TypeError(check["attr"] + " is a " + type(obj).__name__ + ", not a function")
+    if attr and not callable(obj):
+        raise TypeError(attr + " is a " + type(obj).__name__ + ", not a function")
 
-with open(sys.argv[1], encoding="utf-8") as fh:
-    checks = json.load(fh)
-out = open(sys.argv[2], "w", encoding="utf-8")
+out = open(sys.argv[1], "w", encoding="ascii")
 def emit(**record):
-    out.write(json.dumps(record) + "\n")
+    out.write(ascii(record) + "\n")
     out.flush()
-emit(event="paths", paths=sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}))
-for i, check in enumerate(checks):
+emit(event="started")
+checks = sys.argv[2:]
+for i in range(len(checks) // 2):
     emit(event="start", index=i)
     try:
-        run(check)
+        run(checks[2 * i], checks[2 * i + 1])
     except BaseException as exc:
         emit(event="end", index=i, error=describe(exc))
     else:
@@ -254,20 +269,43 @@ def trial(
     cancel: Cancel | None = None,
     timeout: float = TIMEOUT,
     test_command: str | None = None,
+    prepared: Prepared | None = None,
 ) -> TrialReport:
     """Install and import the files this interpreter can install, each in a fresh
-    environment; a DistributionError naming the first thing that fails."""
-    from .build import uv_binary
+    environment; a DistributionError naming the first thing that fails.
 
+    ``prepared``: the environment prepare() began while the build ran, taken for the
+    first wheel it fits, and removed when the trial ends, whatever happens."""
+    try:
+        return _trial(
+            dists,
+            project_dir=project_dir,
+            env=env,
+            console=console,
+            cancel=cancel,
+            timeout=timeout,
+            test_command=test_command,
+            prepared=prepared,
+        )
+    finally:
+        if prepared is not None:
+            prepared.close()
+
+
+def _trial(
+    dists: Sequence[Dist],
+    *,
+    project_dir: Path,
+    env: Mapping[str, str],
+    console: Console,
+    cancel: Cancel | None,
+    timeout: float,
+    test_command: str | None,
+    prepared: Prepared | None,
+) -> TrialReport:
     started = time.monotonic()
     words = parse_command(test_command) if test_command else None
-    uv = uv_binary()
-    if uv is None:
-        raise DistributionError(
-            "trial-uv-missing",
-            "uv, which makes the install trial's environment, is not installed.",
-            "Install this tool with its dependencies (pip install pypi-release-action).",
-        )
+    uv = _uv()
     wheels, not_tried = _installable([d for d in dists if d.kind == "wheel"])
     own = Cancel()
     if cancel is not None:
@@ -294,8 +332,16 @@ def trial(
                     covered.append(sdist.filename)
                 else:  # what an installer on this platform would build from it
                     targets.append((runner.build_wheel(sdist), sdist.filename))
+            ready = None
+            if prepared is not None and targets:
+                runner.stage = "waiting for the environment made while the build ran"
+                ready = prepared.take(log)
             for path, source in targets:
-                tried.append(runner.try_wheel(path, source, words, test_command or ""))
+                here = None
+                if ready is not None:
+                    here = ready.fitting(path, log)
+                    ready = None if here is not None else ready
+                tried.append(runner.try_wheel(path, source, words, test_command or "", here))
         except Cancelled:
             if cancel is not None and cancel.cancelled:
                 raise
@@ -324,6 +370,19 @@ def trial(
     return report
 
 
+def _uv() -> str:
+    from .build import uv_binary
+
+    uv = uv_binary()
+    if uv is None:
+        raise DistributionError(
+            "trial-uv-missing",
+            "uv, which makes the install trial's environment, is not installed.",
+            "Install this tool with its dependencies (pip install pypi-release-action).",
+        )
+    return uv
+
+
 def _timed_out(timeout: float, stage: str) -> DistributionError:
     return DistributionError(
         "trial-timed-out",
@@ -349,17 +408,22 @@ def release_of(filename: str) -> str:
 # Which wheels this interpreter installs, and why not the others.
 
 
-def _this_python() -> str:
+@functools.cache
+def _supported() -> tuple[Any, ...]:
+    """This interpreter's tags, most specific first: some thousands, a few ms to list,
+    so listed once (by prepare()'s thread, when the build runs)."""
     from packaging import tags
 
-    first = next(iter(tags.sys_tags()))
+    return tuple(tags.sys_tags())
+
+
+def _this_python() -> str:
+    first = _supported()[0]
     return f"{first.interpreter} on {first.platform}"
 
 
 def _installable(wheels: Sequence[Dist]) -> tuple[list[Dist], list[NotTried]]:
-    from packaging import tags
-
-    ordered = list(tags.sys_tags())  # most specific first: why_not reads the first
+    ordered = _supported()  # most specific first: why_not reads the first
     supported = set(ordered)
     ok, not_tried = [], []
     for wheel in wheels:
@@ -442,6 +506,264 @@ class _Failed(Exception):
         self.code = code
         self.what = what
         self.lines = list(lines)  # its output
+
+
+@dataclasses.dataclass(frozen=True)
+class _Env:
+    """One trial environment's folder: the environment (``env``), an empty folder to
+    run in (``cwd``), the probe's files; and the children's environment variables."""
+
+    work: Path
+    env: dict[str, str]
+
+    @property
+    def venv(self) -> Path:
+        return self.work / "env"
+
+    @property
+    def cwd(self) -> Path:
+        return self.work / "cwd"
+
+    @property
+    def python(self) -> Path:
+        if os.name == "nt":
+            return self.venv / "Scripts" / "python.exe"
+        return self.venv / "bin" / "python"
+
+    def site_packages(self) -> list[Path]:
+        """Where it installs to (purelib and platlib)."""
+        paths = sysconfig.get_paths(scheme="venv", vars={"base": self.venv, "platbase": self.venv})
+        return [Path(p) for p in dict.fromkeys((paths["purelib"], paths["platlib"]))]
+
+    def installed(self) -> dict[str, str]:
+        """What is installed in it: canonical name -> version, from its .dist-info
+        folders (uv writes ``name-version.dist-info``)."""
+        found: dict[str, str] = {}
+        for site in self.site_packages():
+            try:
+                entries = os.listdir(site)
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.endswith(".dist-info"):
+                    name, _, version = entry.removesuffix(".dist-info").rpartition("-")
+                    found[canonicalize_name(name or version)] = version
+        return found
+
+
+@dataclasses.dataclass(frozen=True)
+class _Fit:
+    """The environment made while the build ran, and how a wheel goes into it: alone
+    (its declared dependencies are there already), or with its dependencies (nothing
+    is there yet)."""
+
+    where: _Env
+    alone: bool
+    lines: list[str]  # uv's output when it was made: what it installed
+
+
+class _Ready:
+    """What prepare() made, once made: an environment holding the project's declared
+    dependencies (or nothing, when they were not known before the build)."""
+
+    def __init__(self, where: _Env, requirements: list[str], lines: list[str]) -> None:
+        self.where = where
+        self.requirements = requirements
+        self.lines = lines
+        self.installed = where.installed()
+
+    def fitting(self, wheel: Path, log: ToolLog) -> _Fit | None:
+        """How ``wheel`` goes into this environment, or None (said in ``log``) when the
+        environment is not what a fresh install of it would make."""
+        if not self.installed:  # fresh: the wheel is installed as into a new one
+            return _Fit(self.where, False, self.lines)
+        why = self._misfit(wheel)
+        if why:
+            log.note(f"The environment made while the build ran does not fit {wheel.name}: {why}.")
+            return None
+        return _Fit(self.where, True, self.lines)
+
+    def _misfit(self, wheel: Path) -> str:
+        raw = read_metadata(wheel)
+        name = raw.get("name", "")
+        if canonicalize_name(name) in self.installed:
+            return f"{name} itself was installed with the dependencies"
+        try:
+            declared = _applicable(raw.get("requires_dist", []))
+        except (InvalidRequirement, ValueError):
+            return "its Requires-Dist cannot be read"
+        if declared != _applicable(self.requirements):
+            return "it declares other dependencies than pyproject.toml's [project] dependencies"
+        for req in declared:
+            version = self.installed.get(req.name)
+            if version is None:
+                return f"{req.name} is not installed"
+            if req.specifier and not _satisfies(version, req.specifier):
+                return f"{req.name} {version} is installed, not {req.specifier}"
+        return ""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Wanted:
+    """A requirement as an installer acts on it here: name, extras, versions, URL."""
+
+    name: str
+    extras: frozenset[str]
+    specifier: str
+    url: str
+
+
+def _applicable(requirements: Iterable[str]) -> frozenset[_Wanted]:
+    """The requirements a plain install acts on with this interpreter: their markers
+    true here, no extra asked for."""
+    found = set()
+    for text in requirements:
+        req = Requirement(text)
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            found.add(
+                _Wanted(
+                    canonicalize_name(req.name),
+                    frozenset(canonicalize_name(e) for e in req.extras),
+                    str(req.specifier),
+                    req.url or "",
+                )
+            )
+    return frozenset(found)
+
+
+def _satisfies(version: str, specifier: str) -> bool:
+    try:
+        return SpecifierSet(specifier).contains(Version(version), prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return False
+
+
+def declared_dependencies(project_dir: Path) -> list[str] | None:
+    """pyproject.toml's [project] dependencies, or None when only the build knows them
+    (dynamic, no [project] table, a file that cannot be read)."""
+    try:
+        with (project_dir / "pyproject.toml").open("rb") as fh:
+            project = tomllib.load(fh).get("project")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(project, dict):
+        return None
+    dynamic = project.get("dynamic", [])
+    if not isinstance(dynamic, list) or "dependencies" in dynamic:
+        return None
+    requirements = project.get("dependencies", [])
+    if not isinstance(requirements, list) or not all(isinstance(r, str) for r in requirements):
+        return None
+    try:
+        _applicable(requirements)
+    except InvalidRequirement:
+        return None
+    return requirements
+
+
+class Prepared:
+    """The install trial's environment, made while the build runs (see prepare()).
+
+    Most of a small project's trial is not its wheel: the fresh environment (``uv
+    venv``), uv learning that environment's interpreter (a Python child, ~75 ms; uv
+    keeps what it learnt, so the next uv call on it skips that), and its dependencies
+    resolved and installed from the index. None of that needs the wheel, so it is done
+    while the build runs, by the trial's rules: its scrubbed environment, uv in an
+    empty folder, the index the trial uses.
+
+    The trial takes it for the first wheel it fits: a wheel that declares the same
+    dependencies as pyproject.toml (markers evaluated here) is then installed alone
+    (``--no-deps``) beside them; when they were not known before the build (dynamic),
+    nothing was installed ahead and the wheel is installed with its dependencies as into
+    a new environment. Otherwise (other dependencies in the wheel, a failure here) the
+    trial makes a fresh environment as without it. Its output is kept and shown in the
+    trial's log when the trial takes it.
+    """
+
+    def __init__(
+        self,
+        uv: str,
+        env: Mapping[str, str],
+        console: Console,
+        project_dir: Path,
+        requirements: list[str] | None,
+    ) -> None:
+        self.requirements = requirements
+        self.cancel = Cancel()
+        self.log = ToolLog(TITLE, console, self.cancel)
+        self.log.live = False  # kept; replayed into the trial's log
+        self.folder = Path(tempfile.mkdtemp(prefix="release-trial-"))
+        self._runner = _Trial(self.log, uv, trial_environment(env), self.folder, project_dir)
+        self._ready: _Ready | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._make, name="trial-env", daemon=True)
+        self._thread.start()
+
+    def _make(self) -> None:
+        runner = self._runner
+        try:
+            where = runner.new_env("prepared")
+            runner.make_venv(where)
+            python = str(where.python)
+            if self.requirements:
+                self.log.note("Installing the dependencies pyproject.toml declares")
+                runner.uv_run(
+                    "installing the declared dependencies",
+                    ["pip", "install", "--python", python, *runner.index_args, *self.requirements],
+                    where.cwd,
+                    where.env,
+                )
+            else:
+                # Nothing to install, but uv learns the environment's interpreter now.
+                runner.uv_run(
+                    "reading the environment",
+                    ["pip", "freeze", "--python", python],
+                    where.cwd,
+                    where.env,
+                )
+            self._ready = _Ready(where, self.requirements or [], list(self.log.lines))
+            _supported()  # listed now, not after the build
+        except BaseException as exc:  # told where the trial takes the environment
+            self._error = exc
+
+    def take(self, log: ToolLog) -> _Ready | None:
+        """Wait for the environment (the trial being called off calls it off too) and
+        show in ``log`` how it was made; None when it could not be made (the trial then
+        makes a fresh one, and meets the same fault, if any, with its own words)."""
+        log.cancel.link(self.cancel)
+        self._thread.join()
+        if log.cancel.cancelled:
+            raise Cancelled
+        error = self._error
+        if error is None:
+            log.note("Environment made while the build ran:")
+        else:
+            why = (
+                f"{error.what} failed (uv exited {error.code})"
+                if isinstance(error, _Failed)
+                else printable(str(error) or type(error).__name__, 300)
+            )
+            log.note(f"The environment made while the build ran is not used: {why}. Its log:")
+        log.replay(self.log.lines)
+        return self._ready
+
+    def close(self) -> None:
+        """Stop making it if it still runs, and remove it (once the trial is done with
+        it, or when the run ends before the trial)."""
+        self.cancel.cancel()
+        self._thread.join()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def prepare(project_dir: Path, env: Mapping[str, str], console: Console) -> Prepared | None:
+    """Begin making the install trial's environment, while the build runs; None when
+    uv is missing (the trial says so)."""
+    from .build import uv_binary
+
+    uv = uv_binary()
+    if uv is None:
+        return None
+    return Prepared(uv, env, console, project_dir.resolve(), declared_dependencies(project_dir))
 
 
 class _Trial:
@@ -531,47 +853,73 @@ class _Trial:
             return f"`{rel}` is in the checkout but not in the sdist. "
         return ""
 
+    def new_env(self, name: str) -> _Env:
+        """A folder for one environment (not made yet) and an empty folder beside it,
+        and the children's environment variables in it."""
+        work = self.folder(name)
+        where = _Env(work, {})
+        where.cwd.mkdir()
+        path = self.env.get("PATH")
+        bindir = str(where.python.parent)
+        where.env.update(
+            self.env,
+            VIRTUAL_ENV=str(where.venv),
+            PATH=os.pathsep.join([bindir, path]) if path else bindir,
+        )
+        return where
+
+    def make_venv(self, where: _Env) -> None:
+        self.uv_run(
+            "making the environment",
+            ["venv", "--quiet", "--no-project", "--python", sys.executable, str(where.venv)],
+            where.cwd,
+            where.env,
+        )
+
     def try_wheel(
-        self, wheel: Path, built_from: str, words: list[str] | None, command: str
+        self,
+        wheel: Path,
+        built_from: str,
+        words: list[str] | None,
+        command: str,
+        ready: _Fit | None = None,
     ) -> WheelTrial:
+        """``ready``: the environment made while the build ran, and how the wheel goes
+        into it; else a fresh one is made now."""
         started = time.monotonic()
         release = release_of(wheel.name)
-        work = self.folder(release)
-        venv, empty = work / "env", work / "cwd"
-        empty.mkdir()
-        bindir = venv / ("Scripts" if os.name == "nt" else "bin")
-        python = str(bindir / ("python.exe" if os.name == "nt" else "python"))
-        path = self.env.get("PATH")
-        env = {
-            **self.env,
-            "VIRTUAL_ENV": str(venv),
-            "PATH": os.pathsep.join([str(bindir), path]) if path else str(bindir),
-        }
         checks, source = wheel_checks(wheel)
-        self.stage = f"making an environment for {wheel.name}"
-        self.log.note(f"Trying {wheel.name} in a fresh environment")
+        alone = ready is not None and ready.alone
         try:
-            self.uv_run(
-                "making the environment",
-                ["venv", "--quiet", "--no-project", "--python", sys.executable, str(venv)],
-                empty,
-                env,
-            )
-            self.stage = f"installing {wheel.name} with its dependencies"
+            if ready is None:
+                where = self.new_env(release)
+                self.stage = f"making an environment for {wheel.name}"
+                self.log.note(f"Trying {wheel.name} in a fresh environment")
+                self.make_venv(where)
+            else:
+                where = ready.where
+                self.log.note(
+                    f"Trying {wheel.name} in the fresh environment made while the build ran"
+                    + (", which holds its dependencies" if alone else "")
+                )
+            self.stage = f"installing {wheel.name}" + ("" if alone else " with its dependencies")
+            args = ["pip", "install", "--python", str(where.python), *self.index_args]
             start = self.uv_run(
                 "installing it",
-                ["pip", "install", "--python", python, *self.index_args, str(wheel.resolve())],
-                empty,
-                env,
+                # Its declared dependencies, and only they, are installed already.
+                [*args, *(["--no-deps"] if alone else []), str(wheel.resolve())],
+                where.cwd,
+                where.env,
             )
         except _Failed as exc:
             raise self._install_failed(wheel.name, exc) from None
-        deps = _installed(self.log.lines[start:], wheel.name)
+        lines = ready.lines if ready is not None and alone else self.log.lines[start:]
+        deps = _installed(lines, wheel.name)
         self.stage = f"importing {release}'s modules"
-        self.probe(wheel, release, checks, python, work, empty, env)
+        self.probe(wheel, release, checks, where)
         if words:
             self.stage = f"running the test command against {wheel.name}"
-            self.run_command(words, command, wheel.name, python, empty, env)
+            self.run_command(words, command, wheel.name, str(where.python), where.cwd, where.env)
         return WheelTrial(
             filename=wheel.name,
             built_from=built_from,
@@ -604,30 +952,20 @@ class _Trial:
             "uv's full output is above.",
         )
 
-    def probe(
-        self,
-        wheel: Path,
-        release: str,
-        checks: list[Check],
-        python: str,
-        work: Path,
-        cwd: Path,
-        env: Mapping[str, str],
-    ) -> None:
+    def probe(self, wheel: Path, release: str, checks: list[Check], where: _Env) -> None:
         """Every check in one interpreter start; the first failure raised."""
         if not checks:
             return
-        request, result = work / "checks.json", work / "results.jsonl"
-        request.write_text(json.dumps([dataclasses.asdict(c) for c in checks]), encoding="utf-8")
+        result = where.work / "results.txt"
         self.log.note("Checking: " + ", ".join(c.shown for c in checks))
         # -I: no PYTHONPATH, no user site, neither the current folder nor the script's
         # on sys.path: only what the wheel installed is importable.
-        code = self.log.run(
-            [python, "-I", "-c", PROBE, str(request), str(result)], cwd=cwd, env=env
-        )
+        args = [str(where.python), "-I", "-c", PROBE, str(result)]
+        for check in checks:
+            args += [check.module, check.attr]
+        code = self.log.run(args, cwd=where.cwd, env=where.env)
         records = _records(result)
-        paths = next((r["paths"] for r in records if r.get("event") == "paths"), None)
-        if paths is None:
+        if not any(r.get("event") == "started" for r in records):
             raise DistributionError(
                 "trial-probe-failed",
                 f"The fresh environment's Python exited {_exit_status(code)} before trying "
@@ -649,7 +987,7 @@ class _Trial:
                 )
         failures = [(checks[i], e) for i, e in ended.items() if e is not None]
         if failures:
-            raise self._check_failed(wheel, release, failures, [Path(p) for p in paths], work)
+            raise self._check_failed(wheel, release, failures, where.site_packages(), where.work)
         for check in checks:
             self.log.note(f"ok: {check.shown}")
 
@@ -790,15 +1128,18 @@ def _statement(check: Check) -> str:
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
+    """The probe's lines: Python literals, read as data (never run)."""
+    import ast
+
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="ascii", errors="replace")
     except OSError:
         return []
     records = []
     for line in text.splitlines():
         try:
-            record = json.loads(line)
-        except ValueError:
+            record = ast.literal_eval(line)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
             break  # the last line, cut off by a crash
         if isinstance(record, dict):
             records.append(record)

@@ -32,9 +32,12 @@ from release.errors import DistributionError, InputError
 from release.gha import Console
 from release.proc import Cancel, Cancelled
 from release.trial import (
+    Prepared,
     TrialReport,
+    declared_dependencies,
     import_names,
     parse_command,
+    prepare,
     trial,
     trial_environment,
     why_not,
@@ -706,6 +709,246 @@ def test_called_off(tmp_path: Path, uv_cache: Path) -> None:
         cancel.cancel()
         caller.join()
     assert marker.exists()
+
+
+# The environment made while the build runs (prepare()).
+
+
+def prepared_for(project: Path, uv_cache: Path, **more: str) -> Prepared:
+    prepared = prepare(project, environment(uv_cache, **more), Console(actions=False))
+    assert prepared is not None
+    return prepared
+
+
+def uv_calls(spawned: list[tuple[Any, ...]], what: str) -> list[list[str]]:
+    """The uv commands started (``venv``, ``pip``...), as argument lists."""
+    uv = uv_binary()
+    return [list(args) for _exe, args, _cwd, _env in spawned if args[:2] == [uv, what]]
+
+
+def pyproject(folder: Path, project: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n\n'
+        f"[project]\n{project}"
+    )
+    return folder
+
+
+def test_the_environment_made_beside_the_build_is_used(
+    built: Callable[..., Built], uv_cache: Path, spawned: list[tuple[Any, ...]]
+) -> None:
+    """Declared in pyproject.toml, the dependencies are installed ahead; after the build
+    only the wheel is installed, into that same environment, which is then removed."""
+    b = built("trial-needs-dep")
+    spawned.clear()
+    prepared = prepared_for(b.project, uv_cache)
+    assert prepared.requirements == ["iniconfig>=2"]
+    log = io.StringIO()
+    report = run_trial(b.dists, b.project, uv_cache, log=log, prepared=prepared)
+    (tried,) = report.tried
+    assert tried.imports == ("trial_needs_dep",)
+    assert [d.split("==")[0] for d in tried.dependencies] == ["iniconfig"]
+    (venv,) = uv_calls(spawned, "venv")  # one environment, made ahead
+    ahead, wheel = uv_calls(spawned, "pip")
+    assert ahead[-1] == "iniconfig>=2"
+    assert wheel[-2:] == ["--no-deps", str(b.only("wheel")[0].path.resolve())]
+    assert wheel[wheel.index("--python") + 1].startswith(venv[-1])
+    assert "Environment made while the build ran:\n" in log.getvalue()
+    assert (
+        "Trying trial_needs_dep-1.0.0-py3-none-any.whl in the fresh environment made while "
+        "the build ran, which holds its dependencies\n"
+    ) in log.getvalue()
+    assert not prepared.folder.exists()
+
+
+def test_dependencies_only_the_build_knows(
+    tmp_path: Path, uv_cache: Path, spawned: list[tuple[Any, ...]]
+) -> None:
+    """Dynamic dependencies: nothing is installed ahead, and the wheel goes into the
+    environment made ahead with its dependencies, as into a new one."""
+    project = pyproject(tmp_path / "project", 'name = "trial-dyn"\ndynamic = ["dependencies"]\n')
+    wheel = craft_wheel(
+        tmp_path / "dist",
+        "trial_dyn",
+        {"trial_dyn/__init__.py": "import iniconfig\n"},
+        metadata="Requires-Dist: iniconfig",
+    )
+    spawned.clear()
+    prepared = prepared_for(project, uv_cache)
+    assert prepared.requirements is None
+    report = run_trial([wheel], project, uv_cache, prepared=prepared)
+    assert [d.split("==")[0] for d in report.tried[0].dependencies] == ["iniconfig"]
+    assert len(uv_calls(spawned, "venv")) == 1
+    freeze, install = uv_calls(spawned, "pip")
+    assert freeze[2] == "freeze"  # nothing to install ahead: uv reads the environment
+    assert "--no-deps" not in install
+    assert not prepared.folder.exists()
+
+
+def test_an_undeclared_dependency_is_not_hidden_by_what_was_installed_ahead(
+    tmp_path: Path, uv_cache: Path
+) -> None:
+    """pyproject.toml declares iniconfig, the wheel does not (a backend that drops it):
+    the environment holding iniconfig is not used, and the import fails as it would
+    for the wheel's users."""
+    project = pyproject(
+        tmp_path / "project", 'name = "trial-drop"\nversion = "1.0"\ndependencies = ["iniconfig"]\n'
+    )
+    wheel = craft_wheel(
+        tmp_path / "dist", "trial_drop", {"trial_drop/__init__.py": "import iniconfig\n"}
+    )
+    log = io.StringIO()
+    prepared = prepared_for(project, uv_cache)
+    with pytest.raises(DistributionError) as info:
+        run_trial([wheel], project, uv_cache, log=log, prepared=prepared)
+    assert info.value.code == "trial-import-failed"
+    assert info.value.message.startswith(
+        "trial_drop-1.0 installs but `import trial_drop` fails: ModuleNotFoundError: "
+        "No module named 'iniconfig'"
+    )
+    assert (
+        "The environment made while the build ran does not fit "
+        "trial_drop-1.0-py3-none-any.whl: it declares other dependencies than "
+        "pyproject.toml's [project] dependencies.\n"
+    ) in log.getvalue()
+    assert not prepared.folder.exists()
+
+
+def test_a_failure_ahead_leaves_the_trial_its_own_words(tmp_path: Path, uv_cache: Path) -> None:
+    """Dependencies that do not install fail ahead too: the trial then tries the wheel
+    in a fresh environment, and its error names the wheel as without the head start."""
+    project = pyproject(
+        tmp_path / "project",
+        'name = "trial-unmet"\nversion = "1.0"\ndependencies = ["iniconfig>=999"]\n',
+    )
+    wheel = craft_wheel(
+        tmp_path / "dist",
+        "trial_unmet",
+        {"trial_unmet/__init__.py": ""},
+        metadata="Requires-Dist: iniconfig>=999",
+    )
+    log = io.StringIO()
+    prepared = prepared_for(project, uv_cache)
+    with pytest.raises(DistributionError) as info:
+        run_trial([wheel], project, uv_cache, log=log, prepared=prepared)
+    assert info.value.code == "trial-install-failed"
+    assert info.value.message.startswith(
+        "trial_unmet-1.0-py3-none-any.whl does not install into a fresh environment"
+    )
+    assert "iniconfig" in info.value.message
+    assert (
+        "The environment made while the build ran is not used: installing the declared "
+        "dependencies failed (uv exited 1). Its log:\n"
+    ) in log.getvalue()
+    assert "Trying trial_unmet-1.0-py3-none-any.whl in a fresh environment\n" in log.getvalue()
+    assert not prepared.folder.exists()
+
+
+def hanging_uv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A uv that never ends; it writes its pid to the FIFO it returns as it starts."""
+    fifo = tmp_path / "uv-started"
+    os.mkfifo(fifo)
+    script = tmp_path / "uv"
+    script.write_text(
+        f'#!/bin/sh\necho $$ > "{fifo}"\n'
+        f"exec {sys.executable} -c 'import threading; threading.Event().wait()'\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setattr("release.build.uv_binary", lambda: str(script))
+    return fifo
+
+
+def started_pid(fifo: Path) -> int:
+    """The hanging uv's pid, once it runs (a bound on the wait, not a sleep)."""
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    reader.join(60)
+    assert got, "the environment was never begun"
+    return int(got[0])
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_run_that_ends_before_the_trial_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fifo = hanging_uv(tmp_path, monkeypatch)
+    project = pyproject(tmp_path / "project", 'name = "trial-x"\nversion = "1.0"\n')
+    prepared = prepared_for(project, tmp_path / "cache")
+    pid = started_pid(fifo)
+    assert prepared.folder.is_dir()
+    prepared.close()  # what the pipeline does when the run ends before the trial
+    assert gone(pid)
+    assert not prepared.folder.exists()
+    prepared.close()  # again: nothing to do
+
+
+def test_the_time_limit_covers_waiting_for_the_environment(
+    tmp_path: Path, uv_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fifo = hanging_uv(tmp_path, monkeypatch)
+    project = pyproject(tmp_path / "project", 'name = "trial-x"\nversion = "1.0"\n')
+    wheel = craft_wheel(tmp_path / "dist", "trial_x", {"trial_x/__init__.py": ""})
+    prepared = prepared_for(project, uv_cache)
+    pid = started_pid(fifo)
+    with pytest.raises(DistributionError) as info:
+        run_trial([wheel], project, uv_cache, prepared=prepared, timeout=2)
+    assert info.value.code == "trial-timed-out"
+    assert info.value.message == (
+        "The install trial did not finish within 2 s; it was stopped while waiting for "
+        "the environment made while the build ran."
+    )
+    assert gone(pid)
+    assert not prepared.folder.exists()
+
+
+def test_called_off_while_the_environment_is_made(
+    tmp_path: Path, uv_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fifo = hanging_uv(tmp_path, monkeypatch)
+    project = pyproject(tmp_path / "project", 'name = "trial-x"\nversion = "1.0"\n')
+    wheel = craft_wheel(tmp_path / "dist", "trial_x", {"trial_x/__init__.py": ""})
+    prepared = prepared_for(project, uv_cache)
+    pid = started_pid(fifo)
+    cancel = Cancel()
+    cancel.cancel()  # e.g. the GitHub preflight failed beside the trial
+    with pytest.raises(Cancelled):
+        run_trial([wheel], project, uv_cache, prepared=prepared, cancel=cancel)
+    assert gone(pid)
+    assert not prepared.folder.exists()
+
+
+@pytest.mark.parametrize(
+    ("project", "declared"),
+    [
+        ('name = "x"\nversion = "1"\n', []),
+        (
+            'name = "x"\nversion = "1"\ndependencies = ["a>=1", "b; python_version<\'3\'"]\n',
+            ["a>=1", "b; python_version<'3'"],
+        ),
+        ('name = "x"\nversion = "1"\ndynamic = ["dependencies"]\n', None),
+        ('name = "x"\nversion = "1"\ndependencies = ["not a requirement!"]\n', None),
+        ('name = "x"\nversion = "1"\ndependencies = "a"\n', None),
+    ],
+)
+def test_declared_dependencies(tmp_path: Path, project: str, declared: list[str] | None) -> None:
+    assert declared_dependencies(pyproject(tmp_path, project)) == declared
+
+
+def test_no_declared_dependencies_without_a_project_table(tmp_path: Path) -> None:
+    assert declared_dependencies(tmp_path) is None  # no pyproject.toml: setup.py alone
+    (tmp_path / "pyproject.toml").write_text("[build-system]\nrequires = []\n")
+    assert declared_dependencies(tmp_path) is None
+    (tmp_path / "pyproject.toml").write_text("[project\n")
+    assert declared_dependencies(tmp_path) is None
 
 
 # The pieces.
