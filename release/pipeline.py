@@ -30,8 +30,9 @@ def run(settings: Settings, console: Console, head: HeadStart | None = None) -> 
     with tempfile.TemporaryDirectory(prefix="release-build-") as tmp:
         services = Services.from_settings(settings, console, Path(tmp))
         result.timings = services.timings  # filled in as the steps end
+        ctx = Context(settings, services, head)
         try:
-            result.plan = plan(Context(settings, services, head))
+            result.plan = plan(ctx)
             if not settings.dry_run:
                 publish(result.plan, services, result)
         except BaseException as exc:
@@ -42,5 +43,6 @@ def run(settings: Settings, console: Console, head: HeadStart | None = None) -> 
                 if result.plan is not None:
                     report(result, settings, console)
             finally:
+                ctx.close()
                 services.close()
     return 0

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import requests
 
     from . import github
-    from .trial import TrialReport
+    from .trial import Prepared, TrialReport
 
 
 @dataclasses.dataclass
@@ -53,6 +53,11 @@ class Context:
     settings: Settings
     services: Services
     head: HeadStart | None = None
+    trial_env: Prepared | None = None  # the install trial's, begun beside the build
+
+    def close(self) -> None:
+        if self.trial_env is not None:  # the run ended before the trial took it
+            self.trial_env.close()
 
     @property
     def console(self) -> Console:
@@ -202,6 +207,7 @@ def try_install(
         cancel=cancel,
         timeout=s.test_timeout,
         test_command=str(s.inputs.get("test_command", "")) or None,
+        prepared=ctx.trial_env,
     )
 
 
@@ -264,9 +270,16 @@ def beside_the_build(
     ctx: Context, name: str | None, version: Version
 ) -> list[tuple[IndexProject, Gate]] | None:
     """What this thread does while the build runs: read the indexes (when the name is
-    known before the build), then import what the steps after the build will."""
+    known before the build), begin the install trial's environment, then import what
+    the steps after the build will."""
     early = read_indexes(ctx, name, version) if name else None
     if ctx.settings.build:
+        if ctx.settings.inputs.get("test_install", True):
+            from .trial import prepare
+
+            ctx.trial_env = prepare(
+                ctx.settings.working_directory, ctx.settings.child_env, ctx.console
+            )
         preload(ctx.settings)
     return early
 
