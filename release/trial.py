@@ -570,7 +570,12 @@ class _Ready:
         self.where = where
         self.requirements = requirements
         self.lines = lines
-        self.installed = where.installed()
+        # What its folders hold, and what uv said it installed: a layout read wrongly
+        # must not pass for an empty environment (what it holds could hide a missing
+        # dependency).
+        said = (re.match(r"^ \+ (\S+)==(\S+)", line) for line in lines)
+        self.installed: dict[str, str] = {canonicalize_name(m[1]): m[2] for m in said if m}
+        self.installed.update(where.installed())
 
     def fitting(self, wheel: Path, log: ToolLog) -> _Fit | None:
         """How ``wheel`` goes into this environment, or None (said in ``log``) when the
@@ -1365,10 +1370,13 @@ __all__ = [
     "TIMEOUT",
     "Check",
     "NotTried",
+    "Prepared",
     "TrialReport",
     "WheelTrial",
+    "declared_dependencies",
     "import_names",
     "parse_command",
+    "prepare",
     "release_of",
     "trial",
     "trial_environment",
