@@ -670,7 +670,7 @@ def _waiting_in_result(thread_id: int) -> bool:
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
-def test_ctrl_c_while_waiting_for_the_build_cancels_it() -> None:
+def test_ctrl_c_while_waiting_for_the_build_cancels_it(request: pytest.FixtureRequest) -> None:
     """Ctrl-C while the index read is done and the build still runs: the build is called
     off at once, not waited for."""
     from release.planning import alongside
@@ -692,7 +692,10 @@ def test_ctrl_c_while_waiting_for_the_build_cancels_it() -> None:
 
     main = threading.main_thread().ident
     assert main == threading.get_ident()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # Python's own handler, whatever this process was started with: a shell starts a
+    # background job with SIGINT ignored, and a Ctrl-C would then never arrive.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
 
     def press_ctrl_c() -> None:
         end = time.monotonic() + 300
