@@ -12,6 +12,8 @@ import enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .inputs import TRUSTED_PUBLISHING
+
 if TYPE_CHECKING:
     from packaging.version import Version
 
@@ -55,7 +57,9 @@ class Target:
 
     @property
     def trusted_publishing(self) -> bool:
-        return not self.password
+        """The upload token is minted from the job's OIDC identity (no password, user
+        __token__), as ``credential`` says."""
+        return self.credential == TRUSTED_PUBLISHING
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,11 +172,9 @@ class Result:
     @property
     def confirmed(self) -> bool:
         """Every target serves the release."""
-        return (
-            bool(self.plan)
-            and len(self.deliveries) == len(self.plan.destinations if self.plan else ())
-            and all(d.confirmed for d in self.deliveries)
-        )
+        if self.plan is None or len(self.deliveries) != len(self.plan.destinations):
+            return False
+        return all(d.confirmed for d in self.deliveries)
 
     @property
     def credential(self) -> str:
