@@ -123,24 +123,69 @@ def held(env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def reexec_without_secrets() -> None:
-    """Start this program again (execve: the same process, the same pid) with the
-    secrets out of its environment block, handed over in an inherited file that the new
-    image reads once and closes (never argv, never a variable).
+def hide_secrets() -> dict[str, str]:
+    """Take the secrets out of this process's environment block; returns them (the run
+    keeps them in its memory only).
 
-    /proc/<pid>/environ shows a process's environment as it was exec'd, whatever it
+    /proc/<pid>/environ shows the environment as it was exec'd, whatever the process
     does to os.environ afterwards, and any process of the same user (and root) may read
-    it: a build backend run as the same user, or a process it left behind. After this,
-    it shows no secret. Only in the real entry (cli): main(argv, env) is left as it is.
+    it: a build backend run as the same user, or a process it left behind. So the
+    secrets leave os.environ (and libc's environ), and their entries in the block are
+    overwritten with NUL bytes in place (blank_environment_block). Where that cannot be
+    done and checked, the program starts itself again without them
+    (reexec_without_secrets). Only in the real entry (cli): main(argv, env) is left as
+    it is.
     """
-    if HELD_FD in os.environ or not sys.platform.startswith("linux"):
-        return
+    if HELD_FD in os.environ:
+        return take_held()
+    if not sys.platform.startswith("linux"):
+        return {}
     secrets = held(os.environ)
     if not secrets:
-        return
+        return {}
+    for name in secrets:
+        os.environ.pop(name, None)  # unsetenv: libc's environ lets go of the entry too
+    if not blank_environment_block(secrets):
+        reexec_without_secrets(secrets)
+    return secrets
+
+
+def blank_environment_block(secrets: Mapping[str, str]) -> bool:
+    """Overwrite, with NUL bytes, every entry of this process's initial environment
+    block (between the env_start and env_end addresses /proc/self/stat gives) whose
+    name is one of `secrets`, then read /proc/self/environ back: True only when it
+    holds none of those names and no secret value. Costs well under a millisecond,
+    where starting again costs the interpreter's start-up and imports (~0.1 s)."""
+    try:
+        import ctypes
+
+        stat = Path("/proc/self/stat").read_bytes()
+        # Fields 50 and 51 (Linux 3.5+); the name in field 2 may hold spaces or ")".
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        start, end = int(fields[47]), int(fields[48])
+        if not 0 < start < end:
+            return False
+        names = {os.fsencode(name) for name in secrets}
+        offset = 0
+        for entry in ctypes.string_at(start, end - start).split(b"\0"):
+            if entry.partition(b"=")[0] in names:
+                ctypes.memset(start + offset, 0, len(entry))
+            offset += len(entry) + 1
+        shown = Path("/proc/self/environ").read_bytes()
+    except (OSError, ValueError, IndexError, ImportError):
+        return False
+    values = [os.fsencode(v) for v in secret_values(secrets) if len(v) >= MIN_SECRET_LEN]
+    left = {entry.partition(b"=")[0] for entry in shown.split(b"\0")}
+    return not (left & names) and not any(value in shown for value in values)
+
+
+def reexec_without_secrets(secrets: Mapping[str, str]) -> NoReturn:
+    """Start this program again (execve: the same process, the same pid) without
+    `secrets` in its environment block, handed over in an inherited file that the new
+    image reads once and closes (never argv, never a variable)."""
     import json
 
-    payload = json.dumps(secrets).encode()
+    payload = json.dumps(dict(secrets)).encode()
     # A memory file: written whole before exec, whatever its size (a pipe's buffer is
     # 64 KiB), never on a disk. Closed on exec unless inherited: only this one is.
     fd = os.memfd_create("release-held", os.MFD_CLOEXEC)
@@ -175,17 +220,15 @@ def cli() -> NoReturn:
     """Run from a command line (python -m release, the console script, the container):
     main(), then exit.
 
-    First the secrets leave the environment block (reexec_without_secrets): the run's
-    environment is then os.environ plus what was handed over, in this process's memory
-    only.
+    First the secrets leave the environment block (hide_secrets): the run's
+    environment is then os.environ plus those, in this process's memory only.
 
     The run's objects are frozen first, out of the garbage collector's reach: the
     interpreter's last collections would otherwise walk every one of them on the way out
     (~25 ms of a small release, freeing memory the operating system frees anyway).
     Exit handlers still run and the streams are still flushed.
     """
-    reexec_without_secrets()
-    handed = take_held()
+    handed = hide_secrets()
     code = main(None, {**os.environ, **handed} if handed else None)
     gc.freeze()
     sys.exit(code)

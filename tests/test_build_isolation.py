@@ -324,7 +324,7 @@ def test_a_hostile_backend_gets_nothing(
                     f"the backend's hook was never reached:\n{proc.communicate()[0].decode()}"
                 )
             action_pid = int(got)
-            assert action_pid == proc.pid  # the same process, re-executed
+            assert action_pid == proc.pid  # the action itself, its block blanked
             environ = Path(f"/proc/{action_pid}/environ").read_bytes().decode()
             assert environ  # read
             for secret in secrets:
