@@ -35,6 +35,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
+from . import launchers
 from .errors import DistributionError
 from .gha import Console
 from .proc import Cancel, Cancelled, Identity, Leftovers, ToolLog
@@ -300,6 +301,7 @@ class _Environment:
     def __init__(self, builder: _Builder, *, owner_waits: bool = False) -> None:
         self.builder = builder
         self.path = ""
+        self.base = ""  # the interpreter it was made from
         self.installed: set[str] | None = None  # the requirements it was made with
         # Removed in the background on exit, its owner waiting for that later (a head
         # start's, at the end of the run); else removed before the build returns.
@@ -326,6 +328,7 @@ class _Environment:
             if sandbox
             else tempfile.mkdtemp(prefix="release-build-env-")
         )
+        self.base = python
         try:
             self.builder.uv_run(
                 "making the build environment",
@@ -491,17 +494,36 @@ class _Builder:
         return ProjectBuilder.from_isolated_env(isolated, source, runner=self.runner)
 
     def install(self, isolated: _Environment, requirements: Collection[str]) -> None:
-        """uv pip install into the isolated environment."""
+        """uv pip install into the isolated environment.
+
+        By the interpreter it was made from, into its folder (--prefix), rather than by
+        its own (--python): uv asks an interpreter it has not met what it is (a Python
+        start-up, ~70 ms) and keeps the answer per path, so a fresh environment's costs
+        that every time, where the interpreter it was made from was asked already
+        (``uv venv``). The files land where --python would put them; the scripts, which
+        start the installing interpreter, are pointed at the environment's (launchers).
+        """
         if not requirements:
             return
         self.log.note("Installing " + ", ".join(sorted(requirements)))
         env = {k: v for k, v in self.env.items() if k != "PYTHONPATH"}
         env["VIRTUAL_ENV"] = isolated.path
-        self.uv_run(
-            "installing its requirements",
-            ["pip", "install", "--python", isolated.python_executable, *sorted(requirements)],
-            env,
+        own = os.fsencode(isolated.python_executable)
+        base = os.fsencode(isolated.base)
+        by_base = os.name == "posix" and bool(base) and launchers.usable(own + base)
+        target = (
+            ["--python", isolated.base, "--prefix", isolated.path]
+            if by_base
+            else ["--python", isolated.python_executable]
         )
+        self.uv_run(
+            "installing its requirements", ["pip", "install", *target, *sorted(requirements)], env
+        )
+        if by_base:
+            sandbox = self.sandbox
+            owner = sandbox.identity.uid if sandbox and sandbox.identity else os.geteuid()
+            olds = {base, os.fsencode(os.path.realpath(isolated.base))}
+            launchers.repoint(Path(isolated.scripts_dir), olds, own, owner)
 
     def prepare(
         self, isolated: _Environment, source: Path, kind: Literal["sdist", "wheel"]

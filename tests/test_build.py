@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -297,6 +298,41 @@ def test_other_requirements_than_at_start_up_get_a_fresh_environment(
     assert "Installing flit_core>=3.10,<5\n" in log
     assert len(list((tmp_path / "out").iterdir())) == 2
     assert environments(temp) == []
+
+
+# An sdist hook that runs a script a build requirement installed (as meson-python runs
+# ninja, scikit-build-core cmake): found on PATH, in the environment's bin folder.
+SDIST_RUNS_A_SCRIPT = """
+import subprocess
+
+from flit_core.buildapi import *  # noqa: F403
+from flit_core.buildapi import build_sdist as flit_build_sdist
+
+
+def build_sdist(sdist_directory, config_settings=None):
+    subprocess.run(["wheel", "version"], check=True)
+    return flit_build_sdist(sdist_directory, config_settings)
+"""
+
+
+@pytest.mark.parametrize("begun", [True, False], ids=["head-start", "build"])
+def test_scripts_of_the_build_requirements_run_in_the_environment(
+    begun: bool, make_project, uv_cache: Path, tmp_path: Path
+) -> None:
+    """Installed by the interpreter the environment was made from (no second question
+    to uv about a fresh interpreter), the scripts still start the environment's own:
+    this one cannot import wheel, which the environment has."""
+    project = in_tree_backend(make_project("flit"), SDIST_RUNS_A_SCRIPT)
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('"flit_core>=3.9,<5"', '"flit_core>=3.9,<5", "wheel"')
+    )
+    project.commit("wheel's script in the build")
+    console = Console(actions=False, stream=io.StringIO())
+    head = head_start(project.path, env(uv_cache), console) if begun else None
+    log = built_with(head, project, tmp_path / "out", uv_cache)
+    assert re.search(r"^wheel \d+\.\d+", log, re.M), log
+    assert len(list((tmp_path / "out").iterdir())) == 2
 
 
 def test_no_head_start_without_declared_requirements(tmp_path: Path) -> None:

@@ -1,0 +1,83 @@
+"""Scripts installed into an environment by another interpreter, pointed at the
+environment's own.
+
+The build's environment gets its requirements from ``uv pip install --python <base>
+--prefix <env>`` (build.py says why): the files land where ``--python <env>/bin/python``
+would put them, but the scripts uv writes into ``<env>/bin`` start the interpreter that
+installed them, which cannot import what was installed. ``repoint`` gives them the
+environment's interpreter, in the form uv itself writes: a plain ``#!`` line, or, for a
+path the kernel cannot take there (too long, or with a space), ``/bin/sh`` exec'ing it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Collection
+from pathlib import Path
+
+# What the kernel reads of a #! line (BINPRM_BUF_SIZE, less "#!" and the newline).
+SHEBANG_MAX = 125
+HEAD = 4096  # bytes of a script read to find its interpreter
+SCRIPT_MAX = 1 << 20  # a launcher is small: a larger file is not one
+PLAIN = re.compile(rb"#!([^ \t\n]+)([ \t][^\n]*)?\n")
+SH = re.compile(rb"#!/bin/sh\n'''exec' '([^'\n]*)' \"\$0\" \"\$@\"\n' '''\n")
+
+
+def shebang(python: bytes) -> bytes:
+    """The lines that start `python`, as uv writes them."""
+    if len(python) <= SHEBANG_MAX and not re.search(rb"\s", python):
+        return b"#!" + python + b"\n"
+    return b"#!/bin/sh\n'''exec' '" + python + b"' \"$0\" \"$@\"\n' '''\n"
+
+
+def usable(python: bytes) -> bool:
+    """Whether a script can name `python` in one of those forms."""
+    return b"'" not in python and b"\n" not in python
+
+
+def repointed(script: bytes, olds: Collection[bytes], new: bytes) -> bytes | None:
+    """`script` starting `new` instead of one of `olds`; None when it starts none of
+    them (or is no script)."""
+    plain, sh = PLAIN.match(script), SH.match(script)
+    if sh is not None and sh.group(1) in olds:
+        return shebang(new) + script[sh.end() :]
+    if plain is not None and plain.group(1) in olds:
+        args = plain.group(2) or b""
+        if args:  # arguments to the interpreter go on the #! line only
+            return b"#!" + new + args + b"\n" + script[plain.end() :]
+        return shebang(new) + script[plain.end() :]
+    return None
+
+
+def repoint(folder: Path, olds: Collection[bytes], new: bytes, owner: int) -> int:
+    """Point every script in `folder` that starts one of `olds` at `new`; returns how
+    many. Only regular files of `owner` with one link are written, never through a
+    symbolic link: what else the folder holds (the environment's own ``python``
+    links) is left alone."""
+    count = 0
+    for entry in os.scandir(folder):
+        try:
+            fd = os.open(entry.path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:  # a link, or not ours to write
+            continue
+        with open(fd, "r+b") as fh:
+            st = os.fstat(fd)
+            if (
+                not stat.S_ISREG(st.st_mode)
+                or st.st_nlink != 1
+                or st.st_uid != owner
+                or st.st_size > SCRIPT_MAX
+                or not fh.read(HEAD).startswith(b"#!")
+            ):
+                continue
+            fh.seek(0)
+            changed = repointed(fh.read(), olds, new)
+            if changed is None:
+                continue
+            fh.seek(0)
+            fh.write(changed)
+            fh.truncate()
+            count += 1
+    return count
