@@ -494,36 +494,21 @@ class _Builder:
         return ProjectBuilder.from_isolated_env(isolated, source, runner=self.runner)
 
     def install(self, isolated: _Environment, requirements: Collection[str]) -> None:
-        """uv pip install into the isolated environment.
-
-        By the interpreter it was made from, into its folder (--prefix), rather than by
-        its own (--python): uv asks an interpreter it has not met what it is (a Python
-        start-up, ~70 ms) and keeps the answer per path, so a fresh environment's costs
-        that every time, where the interpreter it was made from was asked already
-        (``uv venv``). The files land where --python would put them; the scripts, which
-        start the installing interpreter, are pointed at the environment's (launchers).
-        """
+        """uv pip install into the isolated environment, by the interpreter it was made
+        from (launchers: uv asks no question about a fresh interpreter)."""
         if not requirements:
             return
         self.log.note("Installing " + ", ".join(sorted(requirements)))
         env = {k: v for k, v in self.env.items() if k != "PYTHONPATH"}
         env["VIRTUAL_ENV"] = isolated.path
-        own = os.fsencode(isolated.python_executable)
-        base = os.fsencode(isolated.base)
-        by_base = os.name == "posix" and bool(base) and launchers.usable(own + base)
-        target = (
-            ["--python", isolated.base, "--prefix", isolated.path]
-            if by_base
-            else ["--python", isolated.python_executable]
-        )
+        python = isolated.python_executable
+        target = launchers.uv_target(isolated.base, isolated.path, python)
         self.uv_run(
             "installing its requirements", ["pip", "install", *target, *sorted(requirements)], env
         )
-        if by_base:
-            sandbox = self.sandbox
-            owner = sandbox.identity.uid if sandbox and sandbox.identity else os.geteuid()
-            olds = {base, os.fsencode(os.path.realpath(isolated.base))}
-            launchers.repoint(Path(isolated.scripts_dir), olds, own, owner)
+        sandbox = self.sandbox
+        owner = sandbox.identity.uid if sandbox and sandbox.identity else os.geteuid()
+        launchers.settle(Path(isolated.scripts_dir), isolated.base, python, owner)
 
     def prepare(
         self, isolated: _Environment, source: Path, kind: Literal["sdist", "wheel"]

@@ -1,10 +1,12 @@
-"""Scripts installed into an environment by another interpreter, pointed at the
-environment's own.
+"""Installing into a fresh environment by the interpreter it was made from.
 
-The build's environment gets its requirements from ``uv pip install --python <base>
---prefix <env>`` (build.py says why): the files land where ``--python <env>/bin/python``
-would put them, but the scripts uv writes into ``<env>/bin`` start the interpreter that
-installed them, which cannot import what was installed. ``repoint`` gives them the
+uv asks an interpreter it has not met what it is (a Python start-up, ~70 ms) and keeps
+the answer per path: a fresh environment's interpreter costs that on every run, where
+the interpreter it was made from was asked already (by ``uv venv``). So the build's and
+the install trial's environments get their packages from ``uv pip install --python
+<base> --prefix <env>`` (``uv_target``): the files land where ``--python <env>/bin/python``
+would put them, but the scripts uv writes into ``<env>/bin`` start the installing
+interpreter, which cannot import what was installed. ``settle`` then gives them the
 environment's interpreter, in the form uv itself writes: a plain ``#!`` line, or, for a
 path the kernel cannot take there (too long, or with a space), ``/bin/sh`` exec'ing it.
 """
@@ -81,3 +83,25 @@ def repoint(folder: Path, olds: Collection[bytes], new: bytes, owner: int) -> in
             fh.truncate()
             count += 1
     return count
+
+
+def by_base(base: str, python: str) -> bool:
+    """Whether an environment made from `base`, whose interpreter is `python`, is
+    installed into by `base` (its scripts can then be pointed at `python`)."""
+    return os.name == "posix" and bool(base) and usable(os.fsencode(base + python))
+
+
+def uv_target(base: str, prefix: str, python: str) -> list[str]:
+    """``uv pip``'s arguments naming the environment at `prefix` (interpreter `python`,
+    made from `base`): by `base` into its folder, else by its own interpreter."""
+    return ["--python", base, "--prefix", prefix] if by_base(base, python) else ["--python", python]
+
+
+def settle(scripts: Path, base: str, python: str, owner: int) -> int:
+    """After an install with uv_target's arguments: the scripts in `scripts` that
+    start `base` (as given, or the file it links to) start `python`; returns how many.
+    `owner`: the user uv ran as."""
+    if not by_base(base, python):
+        return 0
+    olds = {os.fsencode(base), os.fsencode(os.path.realpath(base))}
+    return repoint(scripts, olds, os.fsencode(python), owner)

@@ -44,6 +44,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from . import launchers
 from .dists import Dist, read_metadata
 from .errors import DistributionError, InputError
 from .gha import Console, printable
@@ -670,11 +671,9 @@ class Prepared:
     """The install trial's environment, made while the build runs (see prepare()).
 
     Most of a small project's trial is not its wheel: the fresh environment (``uv
-    venv``), uv learning that environment's interpreter (a Python child, ~75 ms; uv
-    keeps what it learnt, so the next uv call on it skips that), and its dependencies
-    resolved and installed from the index. None of that needs the wheel, so it is done
-    while the build runs, by the trial's rules: its scrubbed environment, uv in an
-    empty folder, the index the trial uses.
+    venv``) and its dependencies resolved and installed from the index. None of that
+    needs the wheel, so it is done while the build runs, by the trial's rules: its
+    scrubbed environment, uv in an empty folder, the index the trial uses.
 
     The trial takes it for the first wheel it fits: a wheel that declares the same
     dependencies as pyproject.toml (markers evaluated here) is then installed alone
@@ -709,22 +708,12 @@ class Prepared:
         try:
             where = runner.new_env("prepared")
             runner.make_venv(where)
-            python = str(where.python)
             if self.requirements:
                 self.log.note("Installing the dependencies pyproject.toml declares")
-                runner.uv_run(
+                runner.install(
                     "installing the declared dependencies",
-                    ["pip", "install", "--python", python, *runner.index_args, *self.requirements],
-                    where.cwd,
-                    where.env,
-                )
-            else:
-                # Nothing to install, but uv learns the environment's interpreter now.
-                runner.uv_run(
-                    "reading the environment",
-                    ["pip", "freeze", "--python", python],
-                    where.cwd,
-                    where.env,
+                    where,
+                    [*runner.index_args, *self.requirements],
                 )
             self._ready = _Ready(where, self.requirements or [], list(self.log.lines))
             _supported()  # listed now, not after the build
@@ -881,6 +870,16 @@ class _Trial:
             where.env,
         )
 
+    def install(self, what: str, where: _Env, args: Sequence[str]) -> int:
+        """uv pip install into ``where``'s environment, by the interpreter it was made
+        from (launchers: uv asks no question about a fresh interpreter); its scripts
+        start the environment's own, as a user's install writes them."""
+        python = str(where.python)
+        target = launchers.uv_target(sys.executable, str(where.venv), python)
+        start = self.uv_run(what, ["pip", "install", *target, *args], where.cwd, where.env)
+        launchers.settle(where.python.parent, sys.executable, python, os.geteuid())
+        return start
+
     def try_wheel(
         self,
         wheel: Path,
@@ -908,13 +907,11 @@ class _Trial:
                     + (", which holds its dependencies" if alone else "")
                 )
             self.stage = f"installing {wheel.name}" + ("" if alone else " with its dependencies")
-            args = ["pip", "install", "--python", str(where.python), *self.index_args]
-            start = self.uv_run(
+            start = self.install(
                 "installing it",
+                where,
                 # Its declared dependencies, and only they, are installed already.
-                [*args, *(["--no-deps"] if alone else []), str(wheel.resolve())],
-                where.cwd,
-                where.env,
+                [*self.index_args, *(["--no-deps"] if alone else []), str(wheel.resolve())],
             )
         except _Failed as exc:
             raise self._install_failed(wheel.name, exc) from None

@@ -375,6 +375,19 @@ def test_a_test_command_runs_against_the_installed_wheel(
     assert "Ran 2 tests" in log.getvalue()
 
 
+def test_the_test_command_runs_the_wheels_script(
+    built: Callable[..., Built], uv_cache: Path
+) -> None:
+    """The script the wheel installs starts the environment's interpreter (installed by
+    the interpreter the environment was made from, it is pointed at the environment's):
+    this one cannot import trial_tested."""
+    b = built("trial-tested")
+    log = io.StringIO()
+    report = run_trial(b.dists, b.project, uv_cache, log=log, test_command="trial-tested")
+    assert report.tried[0].command == "trial-tested"
+    assert "\n42\n" in log.getvalue()
+
+
 def test_what_the_test_command_sees(
     built: Callable[..., Built], uv_cache: Path, tmp_path: Path
 ) -> None:
@@ -753,7 +766,10 @@ def test_the_environment_made_beside_the_build_is_used(
     ahead, wheel = uv_calls(spawned, "pip")
     assert ahead[-1] == "iniconfig>=2"
     assert wheel[-2:] == ["--no-deps", str(b.only("wheel")[0].path.resolve())]
-    assert wheel[wheel.index("--python") + 1].startswith(venv[-1])
+    # Both into it, by the interpreter it was made from (uv asks nothing about a new one).
+    for call in (ahead, wheel):
+        assert call[call.index("--prefix") + 1] == venv[-1]
+        assert call[call.index("--python") + 1] == venv[venv.index("--python") + 1]
     assert "Environment made while the build ran:\n" in log.getvalue()
     assert (
         "Trying trial_needs_dep-1.0.0-py3-none-any.whl in the fresh environment made while "
@@ -780,8 +796,7 @@ def test_dependencies_only_the_build_knows(
     report = run_trial([wheel], project, uv_cache, prepared=prepared)
     assert [d.split("==")[0] for d in report.tried[0].dependencies] == ["iniconfig"]
     assert len(uv_calls(spawned, "venv")) == 1
-    freeze, install = uv_calls(spawned, "pip")
-    assert freeze[2] == "freeze"  # nothing to install ahead: uv reads the environment
+    (install,) = uv_calls(spawned, "pip")  # nothing to install ahead, nothing else asked
     assert "--no-deps" not in install
     assert not prepared.folder.exists()
 
