@@ -316,7 +316,10 @@ class _Environment:
     def __exit__(self, *exc: object) -> None:
         self.remove(wait=not self.owner_waits)
 
-    def make(self) -> None:
+    def make(self, requirements: Collection[str] = ()) -> None:
+        """Make it, with ``requirements`` installed. They are installed into its folder
+        by the interpreter it is made from (launchers), which needs nothing of the
+        environment itself: ``uv venv`` runs beside that install, not before it."""
         sandbox = self.builder.sandbox
         python = sys.executable
         if sandbox is not None and sandbox.identity is not None:
@@ -329,11 +332,28 @@ class _Environment:
             else tempfile.mkdtemp(prefix="release-build-env-")
         )
         self.base = python
+        venv = ["venv", "--quiet", "--no-project", "--allow-existing", "--python", python]
         try:
-            self.builder.uv_run(
-                "making the build environment",
-                ["venv", "--quiet", "--no-project", "--python", python, self.path],
-            )
+            if not requirements or not launchers.by_base(python, self.python_executable):
+                self.builder.uv_run("making the build environment", [*venv, self.path])
+                self.builder.install(self, requirements)
+                return
+            failed: list[BaseException] = []
+
+            def install() -> None:  # the longer of the two: started first
+                try:
+                    self.builder.install(self, requirements)
+                except BaseException as exc:  # raised below, once uv venv is done
+                    failed.append(exc)
+
+            beside = threading.Thread(target=install, name="build-install")
+            beside.start()
+            try:
+                self.builder.uv_run("making the build environment", [*venv, self.path])
+            finally:
+                beside.join()
+            if failed:
+                raise failed[0]
         except BaseException:
             shutil.rmtree(self.path, ignore_errors=True)
             self.path = ""
@@ -565,8 +585,7 @@ class HeadStart:
     def _make(self) -> None:
         environment = self._environment
         try:
-            environment.make()
-            environment.builder.install(environment, self.requires)
+            environment.make(self.requires)
             environment.installed = self.requires
         except BaseException as exc:  # raised where the build takes the environment
             self._error = exc
