@@ -3,6 +3,7 @@ table."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -73,9 +74,17 @@ class Sample:
         return self.peak_tree_kib / KIB_PER_MIB
 
 
-def run_steps(steps: Sequence[Sequence[str]], cwd: Path, env: dict[str, str], log: Path) -> Sample:
-    """Run commands one after the other, each timed and its tree's RSS sampled; the
-    seconds add up, the memory is the highest of any step. Output goes to `log`."""
+def run_steps(
+    steps: Sequence[Sequence[str]],
+    cwd: Path,
+    env: dict[str, str],
+    log: Path,
+    *,
+    sample: bool = False,
+) -> Sample:
+    """Run commands one after the other, each timed; the seconds add up. With `sample`,
+    the tree's RSS is sampled too (the memory is the highest of any step), and the
+    seconds are not to be compared (see paired). Output goes to `log`."""
     times: list[float] = []
     peak, maxrss = 0, 0
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +97,7 @@ def run_steps(steps: Sequence[Sequence[str]], cwd: Path, env: dict[str, str], lo
                 list(args), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
             )
             try:
-                with TreeSampler(proc.pid) as sampler:
+                with TreeSampler(proc.pid) if sample else contextlib.nullcontext() as sampler:
                     _, status, usage = os.wait4(proc.pid, 0)
             except BaseException:  # Ctrl-C: leave no contender running
                 proc.kill()
@@ -96,7 +105,7 @@ def run_steps(steps: Sequence[Sequence[str]], cwd: Path, env: dict[str, str], lo
                 raise
             times.append(time.perf_counter() - start)
             proc.returncode = os.waitstatus_to_exitcode(status)
-            peak = max(peak, sampler.peak_kib)
+            peak = max(peak, sampler.peak_kib if sampler is not None else 0)
             maxrss = max(maxrss, usage.ru_maxrss)
             if proc.returncode != 0:
                 out.flush()
@@ -107,11 +116,11 @@ def run_steps(steps: Sequence[Sequence[str]], cwd: Path, env: dict[str, str], lo
 
 @dataclasses.dataclass
 class Contender:
-    """A way to do the work. `run(version)` prepares (untimed) and returns the timed
-    sample of doing the work for that fresh version."""
+    """A way to do the work. `run(version, sample)` prepares (untimed) and returns the
+    sample of doing the work for that fresh version (`sample`: see run_steps)."""
 
     name: str
-    run: Callable[[str], Sample]
+    run: Callable[[str, bool], Sample]
 
 
 class Versions:
@@ -126,19 +135,43 @@ class Versions:
         return f"1.{self.n}.0"
 
 
-def paired(contenders: Sequence[Contender], rounds: int) -> dict[str, list[Sample]]:
+@dataclasses.dataclass(frozen=True)
+class Runs:
+    """One contender's runs: `timed` with nothing else running in the benchmark (their
+    seconds are compared), `sampled` with the process tree's RSS read every ~10 ms
+    (their memory is compared, never their seconds).
+
+    The sampler is no neutral observer: it walks /proc ~100 times a second (the task
+    list of every thread, each process's status), and a contender that starts many
+    processes and threads pays for that more than one that starts few. Timed with it
+    running, a small release of this action took ~0.3 s longer (1.51 s against 1.22 s,
+    12 rounds each), `uv build && uv publish` ~0 s."""
+
+    timed: list[Sample]
+    sampled: list[Sample]
+
+
+MEMORY_ROUNDS = 3  # rounds with the RSS sampler, after the timed ones
+
+
+def paired(
+    contenders: Sequence[Contender], rounds: int, memory_rounds: int = MEMORY_ROUNDS
+) -> dict[str, Runs]:
     """One untimed warm-up run of every contender (caches: build backends, uv, the page
-    cache), then `rounds` rounds; within a round every contender runs once, the order
-    rotating from round to round so that none is always first or last."""
+    cache), then `rounds` timed rounds, then `memory_rounds` sampled ones; within a
+    round every contender runs once, the order rotating from round to round so that
+    none is always first or last."""
     versions = Versions()
     for c in contenders:
-        c.run(versions())
-    samples: dict[str, list[Sample]] = {c.name: [] for c in contenders}
-    for r in range(rounds):
+        c.run(versions(), False)
+    runs = {c.name: Runs([], []) for c in contenders}
+    for r in range(rounds + memory_rounds):
         k = r % len(contenders)
+        sample = r >= rounds
         for c in [*contenders[k:], *contenders[:k]]:
-            samples[c.name].append(c.run(versions()))
-    return samples
+            got = c.run(versions(), sample)
+            (runs[c.name].sampled if sample else runs[c.name].timed).append(got)
+    return runs
 
 
 def median_seconds(samples: list[Sample]) -> float:
@@ -223,17 +256,22 @@ METRICS: dict[str, Callable[[Sample], float]] = {
 
 def compare(
     work: str,
-    ours: Sequence[Sample],
-    peer: Sequence[Sample],
+    ours_runs: Runs,
+    peer_runs: Runs,
     unit: str,
     *,
     goal: float | None = None,
     limit: float | None = None,
 ) -> Row:
-    """Medians of ours and the peer in `unit` (seconds, or peak tree MiB). `goal`: the
-    most ours / peer may be; `limit`: the most ours may be, absolutely; neither: the row
-    only informs."""
+    """Medians of ours and the peer in `unit` (seconds of the timed runs, or peak tree
+    MiB of the sampled ones). `goal`: the most ours / peer may be; `limit`: the most
+    ours may be, absolutely; neither: the row only informs."""
     metric = METRICS[unit]
+    ours, peer = (
+        (ours_runs.timed, peer_runs.timed)
+        if unit == "s"
+        else (ours_runs.sampled, peer_runs.sampled)
+    )
     a = statistics.median(map(metric, ours))
     b = statistics.median(map(metric, peer))
     paired_ratio = statistics.median(metric(x) / metric(y) for x, y in zip(ours, peer, strict=True))

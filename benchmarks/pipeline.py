@@ -48,11 +48,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from common import (
+    MEMORY_ROUNDS,
     PASSWORD,
     PY,
     USER,
     Contender,
     Row,
+    Runs,
     Sample,
     clean_env,
     clean_project,
@@ -84,7 +86,7 @@ TWINE_UPLOAD = [PY, "-m", "twine", "upload", "--non-interactive", "--disable-pro
 @dataclasses.dataclass
 class Outcome:
     rows: list[Row]
-    samples: dict[str, list[Sample]]
+    samples: dict[str, Runs]
 
 
 def ours_args(tag: str, upload_url: str, simple_url: str, *extra: str) -> list[str]:
@@ -137,10 +139,11 @@ def check_uploaded(index_root: Path, expected: int, who: str) -> None:
         raise SystemExit(f"{who}: the index holds {found} files after the run, not {expected}")
 
 
-def progress(name: str, samples: dict[str, list[Sample]]) -> None:
+def progress(name: str, samples: dict[str, Runs]) -> None:
     parts = [
-        f"{who} {median_seconds(s):.2f} s / {median_peak_mib(s):.0f} MiB"
-        for who, s in samples.items()
+        f"{who} {median_seconds(r.timed):.2f} s"
+        + (f" / {median_peak_mib(r.sampled):.0f} MiB" if r.sampled else "")
+        for who, r in samples.items()
     ]
     print(f"[{name}] medians: " + ", ".join(parts), file=sys.stderr, flush=True)
 
@@ -174,11 +177,12 @@ def whole_release(kind: str, root: Path, rounds: int) -> Outcome:
         upload = index.upload_url
 
         def contender(who: str, steps: Callable[[str], list[list[str]]]) -> Contender:
-            def run(version: str) -> Sample:
+            def run(version: str, memory: bool) -> Sample:
                 clean_project(project.path)
                 reset_index(root / "index", index.simple_url, earlier)
                 tag = project.release(version)
-                sample = run_steps(steps(tag), project.path, env, logs / f"{who}-{version}.log")
+                log = logs / f"{who}-{version}.log"
+                sample = run_steps(steps(tag), project.path, env, log, sample=memory)
                 check_uploaded(root / "index", 2 + len(earlier), who)
                 return sample
 
@@ -231,7 +235,7 @@ def publish_prebuilt(
     rounds: int,
     urls: tuple[str, str],
     make: Callable[[Path, str, str], list[Path]],
-) -> dict[str, list[Sample]]:
+) -> dict[str, Runs]:
     """ours --no-build, twine upload and uv publish of the files `make` writes to dist/
     for each fresh version, to the index at `urls` (upload, simple); the files are
     removed after each run."""
@@ -244,14 +248,15 @@ def publish_prebuilt(
     logs = root / "logs"
 
     def contender(who: str, args: Callable[[str], list[str]]) -> Contender:
-        def run(version: str) -> Sample:
+        def run(version: str, memory: bool) -> Sample:
             clear(dist)
             reset_index(root / "index", simple)
             files = make(dist, name, version)
             tag = project.release(version)
             os.sync()  # the new files' writeback must not land inside the timed run
+            log = logs / f"{who}-{version}.log"
             try:
-                sample = run_steps([args(tag)], project.path, env, logs / f"{who}-{version}.log")
+                sample = run_steps([args(tag)], project.path, env, log, sample=memory)
             finally:
                 clear(dist)
             check_uploaded(root / "index", len(files), who)
@@ -278,7 +283,7 @@ def prebuilt20(root: Path, rounds: int) -> Outcome:
         rule = proxy.add(delay(POST_DELAY), method="POST", times=ALWAYS)
         urls = proxy.url_for(index.upload_url), proxy.url_for(index.simple_url)
         samples = publish_prebuilt(root, rounds, urls, prebuilt_set)
-        if rule.fired < 20 * 3 * (rounds + 1) or proxy.errors:
+        if rule.fired < 20 * 3 * (rounds + 1 + MEMORY_ROUNDS) or proxy.errors:
             raise SystemExit(f"the proxy held {rule.fired} POSTs; its errors: {proxy.errors}")
     progress("prebuilt20", samples)
     ours = samples["ours"]
@@ -321,13 +326,13 @@ def startup(root: Path, rounds: int) -> Outcome:
     logs = root / "logs"
 
     def cmd(who: str, args: list[str]) -> Contender:
-        return Contender(who, lambda v: run_steps([args], root, env, logs / f"{who}-{v}.log"))
+        return Contender(who, lambda v, _: run_steps([args], root, env, logs / f"{who}-{v}.log"))
 
     contenders = [
         cmd("ours", [PY, "-m", "release", "--version"]),
         cmd("python", [PY, "-c", "pass"]),
     ]
-    samples = paired(contenders, max(STARTUP_RUNS, rounds))
+    samples = paired(contenders, max(STARTUP_RUNS, rounds), memory_rounds=0)
     progress("startup", samples)
     return Outcome(
         [
@@ -363,16 +368,17 @@ def details(outcomes: dict[str, Outcome]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for scenario, outcome in outcomes.items():
-        for who, samples in outcome.samples.items():
+        for who, runs in outcome.samples.items():
+            samples = runs.timed
             secs = [s.seconds for s in samples]
             per_step = " + ".join(
                 f"{statistics.median(step):.2f}"
                 for step in zip(*(s.steps for s in samples), strict=True)
             )
+            memory = f"{median_peak_mib(runs.sampled):.1f}" if runs.sampled else "—"
             lines.append(
                 f"| {scenario} | {who} | {len(samples)} | {statistics.median(secs):.2f} "
-                f"| {min(secs):.2f} | {max(secs):.2f} | {per_step} "
-                f"| {median_peak_mib(samples):.1f} |"
+                f"| {min(secs):.2f} | {max(secs):.2f} | {per_step} | {memory} |"
             )
     return "\n".join(lines)
 
@@ -438,10 +444,7 @@ def main(argv: list[str]) -> int:
                 {**dataclasses.asdict(row), "ratio": row.ratio, "met": row.met} for row in rows
             ],
             "samples": {
-                scenario: {
-                    who: [dataclasses.asdict(s) for s in samples]
-                    for who, samples in outcome.samples.items()
-                }
+                scenario: {who: dataclasses.asdict(runs) for who, runs in outcome.samples.items()}
                 for scenario, outcome in outcomes.items()
             },
             "missed": missed,
