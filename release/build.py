@@ -99,9 +99,11 @@ def build(
     console: Console,
     cancel: Cancel | None = None,
     head: HeadStart | None = None,
+    hooks_running: threading.Event | None = None,
 ) -> None:
     """Build the sdist, then the wheel from it, into ``outdir`` (a fresh folder); in
-    ``head``'s environment when its requirements are the project's."""
+    ``head``'s environment when its requirements are the project's. ``hooks_running``
+    is set as the first hook starts."""
     from build import BuildBackendException, BuildException
 
     child_env = for_the_build(env)
@@ -133,6 +135,7 @@ def build(
         sandbox = head.sandbox if head is not None else stack.enter_context(Sandbox.make())
         log.identity = sandbox.identity
         builder = _Builder(log, uv, sandbox.environ(child_env), sandbox=sandbox)
+        builder.hooks_running = hooks_running
         stage = "sdist"
         try:
             try:
@@ -410,6 +413,7 @@ class _Builder:
         self._compiled: dict[str, str] = {}
         self.extra: set[str] = set()  # what the sdist's hook asked for beyond build-system
         self.failure = ""  # how the last hook failed, in words
+        self.hooks_running: threading.Event | None = None  # set as a hook starts
 
     def runner(
         self,
@@ -422,6 +426,8 @@ class _Builder:
         cmd = [*cmd[:1], *map(self.compiled, cmd[1:2]), *cmd[2:]]
         env = {**self.env, **(extra_environ or {})}
         doing = HOOKS.get(cmd[2] if len(cmd) > 2 else "", "").format(_backend_of(cwd))
+        if self.hooks_running is not None:
+            self.hooks_running.set()
         if self.sandbox is not None and self.sandbox.identity is not None and len(cmd) > 3:
             code = self._run_as_the_build(cmd, cwd or ".", env, doing)
         else:

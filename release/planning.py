@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import importlib
 import shutil
+import threading
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -54,6 +55,8 @@ class Context:
     services: Services
     head: HeadStart | None = None
     trial_env: Prepared | None = None  # the install trial's, begun beside the build
+    # Set once the build's first hook runs (or the build is over): see beside_the_build.
+    hooks_running: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     def close(self) -> None:
         if self.trial_env is not None:  # the run ended before the trial took it
@@ -280,6 +283,10 @@ def beside_the_build(
             ctx.trial_env = prepare(
                 ctx.settings.working_directory, ctx.settings.child_env, ctx.console
             )
+        # Imports hold the interpreter's lock: made while the build's thread gets its
+        # first hook going, they held that back by tens of milliseconds. A hook runs
+        # for a tenth of a second and more, in a process of its own.
+        ctx.hooks_running.wait()
         preload(ctx.settings)
     return early
 
@@ -370,16 +377,20 @@ def make_dists(
     """Build into the private folder, or take the files in packages-dir as they are."""
     s = ctx.settings
     if s.build:
-        with set_aside(ctx, ctx.workdir / ".aside"):
-            build(
-                s.working_directory,
-                ctx.workdir,
-                source_date_epoch=checkout.commit_time,
-                env={**s.child_env, **(pretended or {})},
-                console=ctx.console,
-                cancel=cancel,
-                head=ctx.head,
-            )
+        try:
+            with set_aside(ctx, ctx.workdir / ".aside"):
+                build(
+                    s.working_directory,
+                    ctx.workdir,
+                    source_date_epoch=checkout.commit_time,
+                    env={**s.child_env, **(pretended or {})},
+                    console=ctx.console,
+                    cancel=cancel,
+                    head=ctx.head,
+                    hooks_running=ctx.hooks_running,
+                )
+        finally:
+            ctx.hooks_running.set()  # whatever happened: nothing waits for a hook now
         paths, _ = find_files(ctx.workdir)
         copy_out(paths, s.packages_dir)
     else:
