@@ -8,7 +8,6 @@ import hashlib
 import lzma
 import re
 import tarfile
-import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +26,6 @@ from .errors import DistributionError
 
 if TYPE_CHECKING:
     from packaging.metadata import RawMetadata
-    from twine.package import PackageFile
 
 CHUNK = 1024 * 1024
 # Members that record how a build ran, not what it installs: setuptools-scm (9+) writes
@@ -59,9 +57,6 @@ class Dist:
     version: str
     sha256: str
     size: int
-    # twine's view of the file (metadata as the index reads it, digests): made once, so
-    # the check, the signature and the upload form never read the file again.
-    package: PackageFile | None = dataclasses.field(default=None, compare=False, repr=False)
     # Its core metadata as read (packaging's RawMetadata): the upload form is made of it.
     metadata: RawMetadata = dataclasses.field(
         default_factory=lambda: cast("RawMetadata", {}), compare=False, repr=False
@@ -163,11 +158,16 @@ def _metadata_bytes(path: Path) -> bytes:
 
 def read_metadata(path: Path) -> RawMetadata:
     """The file's core metadata; its name and version validated by packaging."""
+    return _read_metadata(path)[0]
+
+
+def _read_metadata(path: Path) -> tuple[RawMetadata, dict[str, list[str]]]:
+    """read_metadata's, and the fields packaging could not read (``unparsed``)."""
     # Imported here (27 ms): the build starts before it is needed.
     from packaging.metadata import InvalidMetadata, Metadata, parse_email
 
     try:
-        raw, _unparsed = parse_email(_metadata_bytes(path))
+        raw, unparsed = parse_email(_metadata_bytes(path))
     except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         raise DistributionError(
             "dist-unreadable",
@@ -183,10 +183,38 @@ def read_metadata(path: Path) -> RawMetadata:
         meta.version  # noqa: B018
     except (InvalidMetadata, ExceptionGroup) as exc:
         raise _metadata_invalid(path, exc) from None
-    return raw
+    return raw, unparsed
 
 
-def _metadata_invalid(path: Path, exc: Exception) -> DistributionError:
+def as_twine_reads_it(path: Path, raw: RawMetadata, unparsed: dict[str, list[str]]) -> None:
+    """Refuse what ``twine upload`` refuses to send (twine's PackageFile, in its own
+    words): a field packaging cannot read, or a field not valid; a License-File under
+    Metadata-Version below 2.4 is let through, as setuptools writes it there.
+
+    twine itself is not imported: its PackageFile read and hashed the whole file again
+    and loaded ~4 MiB of modules (rich among them) that nothing else of a run uses."""
+    from packaging.metadata import Metadata
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        old = Version(str(raw.get("metadata_version", "0"))) < Version("2.4")
+    except InvalidVersion:
+        old = False  # packaging's validation below names it
+    checked = dict(raw)
+    if old:
+        checked.pop("license_files", None)
+        unparsed = {k: v for k, v in unparsed.items() if k != "license-file"}
+    if unparsed:
+        reasons = "; ".join(f"unrecognized or malformed field {key!r}" for key in unparsed)
+        raise _metadata_invalid(path, f"Invalid distribution metadata: {reasons}")
+    try:
+        Metadata.from_raw(cast("RawMetadata", checked))
+    except ExceptionGroup as group:
+        reasons = "; ".join(sorted(str(e) for e in group.exceptions))
+        raise _metadata_invalid(path, f"Invalid distribution metadata: {reasons}") from None
+
+
+def _metadata_invalid(path: Path, exc: Exception | str) -> DistributionError:
     """The one error for metadata that packaging (name, version) or twine (the whole of
     it, as the upload sends it) finds not valid."""
     return DistributionError(
@@ -213,61 +241,20 @@ def read_dists(paths: Sequence[Path]) -> list[Dist]:
 
 
 def read_dist(path: Path, sha256: Callable[[], str] | None = None) -> Dist:
-    """Open a distribution, read its name and version from its own metadata, and have
-    twine validate its metadata as the upload will send it; ``sha256`` gives the file's
-    digest (from the one whole read of it), else it is read here."""
-    from twine.exceptions import InvalidDistribution
-
-    raw = read_metadata(path)
-    if sha256 is None:
-        known = sha256_of(path)
-        sha256 = lambda: known  # noqa: E731 - one read, asked for twice below
-    try:
-        package = _package(path, sha256)
-    except InvalidDistribution as exc:
-        raise _metadata_invalid(path, exc) from None
+    """Open a distribution, read its name and version from its own metadata, and
+    validate its metadata as the upload will send it (as_twine_reads_it); ``sha256``
+    gives the file's digest (from the one whole read of it), else it is read here."""
+    raw, unparsed = _read_metadata(path)
+    as_twine_reads_it(path, raw, unparsed)
     return Dist(
         path=path,
         kind="wheel" if path.name.endswith(".whl") else "sdist",
         name=raw["name"],
         version=raw["version"],
-        sha256=sha256(),
+        sha256=sha256() if sha256 is not None else sha256_of(path),
         size=path.stat().st_size,
-        package=package,
         metadata=raw,
     )
-
-
-_TWINE = threading.Lock()
-
-
-def _package(path: Path, sha256: Callable[[], str]) -> PackageFile:
-    """twine's PackageFile for the file (its metadata parsed and validated by twine),
-    with the sha256 computed once, elsewhere.
-
-    PackageFile's constructor reads and hashes the whole file itself, with sha256 and
-    then blake2b; for the moment it is made, twine's HashManager is swapped for one that
-    knows the answer. The form carries the sha256 alone, as `uv publish` sends it and as
-    twine does where blake2b is missing (FIPS): the index checks whichever digests it
-    gets, computes its own, and this run then confirms the sha256 it serves. blake2b
-    would cost a 300 MiB wheel 0.5 s of hashing (sha256 ~0.2 s).
-    """
-    import twine.package as twine_package
-
-    class Known(twine_package.HashManager):
-        def hash(self) -> None:
-            pass
-
-        def hexdigest(self) -> twine_package.Hexdigest:
-            return twine_package.Hexdigest(sha256(), None)
-
-    with _TWINE:
-        original = twine_package.HashManager
-        twine_package.HashManager = Known  # type: ignore[misc]
-        try:
-            return twine_package.PackageFile.from_filename(str(path), comment=None)
-        finally:
-            twine_package.HashManager = original  # type: ignore[misc]
 
 
 class _Budget:

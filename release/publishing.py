@@ -20,9 +20,7 @@ Every thread and lock of a run, in the order they start:
   install trial on one thread while this one asks GitHub (the trial's log is held back
   by Console.deferred, so whole groups never interleave). Each side owns what it makes;
   a failure on this side cancels the other (proc.Cancel) and waits for it.
-- dists.read_dists hashes the files on two threads while this one reads their metadata;
-  twine's PackageFile is made under dists._TWINE, the one lock around a module global
-  (twine's HashManager, swapped for the moment so the file is not hashed again).
+- dists.read_dists hashes the files on two threads while this one reads their metadata.
 - attest.sign signs on up to four threads, each owning its Sigstore context, key and
   certificate; identity() (the job's OIDC token) is asked for under one lock.
 - upload.Uploader sends up to four files at once (one wheel alone first, the sdist last),

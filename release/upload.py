@@ -1,10 +1,11 @@
 """What to upload (a re-run uploads only what is missing), the upload, and confirm.
 
-twine's ``PackageFile`` makes the upload's form (metadata, digests, attestations); the
-POST goes through our session so that it has a deadline that scales with the file's
-size and bounds the whole attempt (sending the file, waiting for the answer, reading
-it), and so that a failure that may have landed (a 5xx or a reset after the body was
-sent) is settled by reading the index, not by guessing.
+The upload's form (metadata, the sha256, attestations) is made from the file's own
+metadata, as twine's would be (upload_form); the POST goes through our session so that
+it has a deadline that scales with the file's size and bounds the whole attempt
+(sending the file, waiting for the answer, reading it), and so that a failure that may
+have landed (a 5xx or a reset after the body was sent) is settled by reading the index,
+not by guessing.
 """
 
 from __future__ import annotations

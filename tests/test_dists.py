@@ -5,6 +5,8 @@ Metadata-Version)."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import tarfile
 import tracemalloc
 import zipfile
@@ -82,29 +84,54 @@ def test_read_dists_raises_the_first_bad_files_error(tmp_path: Path) -> None:
     assert info.value.message.startswith("demo-1.0.tar.gz cannot be opened as a distribution: ")
 
 
-def test_the_package_is_twines_own_without_a_second_read(tmp_path: Path) -> None:
-    """read_dist's PackageFile is what twine makes of the file itself (the same
-    attributes, the same upload form) but for the blake2b digest, which is not sent
-    (uv publish sends the sha256 alone too), and twine is left as it was."""
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nSummary: s\n"
+        "Description-Content-Type: text/markdown\n\n# Demo\n",
+        # setuptools writes License-File under 2.1: let through, as twine does
+        "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nLicense-File: LICENSE\n",
+        "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nFrobnicate: yes\n",
+        "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: demo[\n",
+        "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Python: >=3.x\n",
+        "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nLicense-Expression: MIT\n",
+        "Metadata-Version: 9.9\nName: demo\nVersion: 1.0\n",
+        "Metadata-Version: 2.4\nName: demo\nVersion: 1.0\nDynamic: Name\n",
+    ],
+    ids=["plain", "license-file", "unknown", "requirement", "python", "newer", "mv", "dynamic"],
+)
+def test_refused_as_twine_refuses_it(tmp_path: Path, metadata: str) -> None:
+    """twine (the oracle, never imported by a run) and read_dist agree on every file:
+    both take it, or both refuse it with the same words."""
+    import twine.exceptions
     import twine.package
 
-    meta = (
-        "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nSummary: s\n"
-        "Description-Content-Type: text/markdown\n\n# Demo\n"
+    path = wheel(tmp_path, metadata)
+    try:
+        twine.package.PackageFile.from_filename(str(path), comment=None)
+        theirs = None
+    except twine.exceptions.InvalidDistribution as exc:
+        theirs = str(exc)
+    if theirs is None:
+        assert read_dist(path).metadata["name"] == "demo"
+        return
+    with pytest.raises(DistributionError) as info:
+        read_dist(path)
+    assert info.value.code == "dist-metadata-invalid"
+    assert info.value.message == f"demo-1.0-py3-none-any.whl's metadata is not valid: {theirs}."
+
+
+def test_a_run_does_not_import_twine(tmp_path: Path) -> None:
+    """twine's modules (rich among them, ~4 MiB) are no part of a run's memory."""
+    path = wheel(tmp_path, "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n")
+    code = (
+        "import sys; from pathlib import Path; from release.dists import read_dist; "
+        f"read_dist(Path({str(path)!r})); "
+        "import release.planning, release.upload, release.publishing; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('twine', 'rich')))"
     )
-    path = wheel(tmp_path, meta)
-    ours = read_dist(path).package
-    assert ours is not None
-    theirs = twine.package.PackageFile.from_filename(str(path), comment=None)
-    assert twine.package.HashManager.__name__ == "HashManager"
-    assert type(ours) is type(theirs)
-    assert theirs.blake2_256_digest is not None
-    assert ours.blake2_256_digest is None
-    assert vars(ours) == vars(theirs) | {"blake2_256_digest": None}
-    form = theirs.metadata_dictionary()
-    del form["blake2_256_digest"]
-    assert ours.metadata_dictionary() == form
-    assert form["sha256_digest"] == sha256_of(path)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 # --- comparing archives: the index's copy against ours --------------------------------------
