@@ -15,7 +15,8 @@ Scenarios (``--only`` takes their names):
   upload POST for 0.3 s; against ``twine upload`` and ``uv publish`` of the same files.
 - big-wheel: one 300 MiB wheel (random payload), ``--no-build``: time, and the peak RSS
   of the whole process tree (summed over the process and its descendants, sampled from
-  /proc every ~10 ms).
+  /proc every ~10 ms); ours also with ``--no-test-install`` (informs: the install
+  trial's cost is the difference).
 - startup: ``python -m release --version`` against ``python -c pass``.
 
 Every scenario starts with one untimed warm-up run of each contender (the build
@@ -235,10 +236,13 @@ def publish_prebuilt(
     rounds: int,
     urls: tuple[str, str],
     make: Callable[[Path, str, str], list[Path]],
+    *,
+    without_trial: bool = False,
 ) -> dict[str, Runs]:
     """ours --no-build, twine upload and uv publish of the files `make` writes to dist/
     for each fresh version, to the index at `urls` (upload, simple); the files are
-    removed after each run."""
+    removed after each run. `without_trial`: ours with --no-test-install as well (as
+    "ours-no-trial"), to tell the install trial's cost from the upload's."""
     upload, simple = urls
     name = "prebuilt-sample"
     project: Project = new_project(root / "prebuilt", name)
@@ -264,14 +268,19 @@ def publish_prebuilt(
 
         return Contender(who, run)
 
-    return paired(
-        [
-            contender("ours", lambda tag: ours_args(tag, upload, simple, "--no-build")),
-            contender("twine", lambda _: [*TWINE_UPLOAD, "--repository-url", upload, "dist/*"]),
-            contender("uv", lambda _: [uv, "publish", "--publish-url", upload]),
-        ],
-        rounds,
-    )
+    contenders = [
+        contender("ours", lambda tag: ours_args(tag, upload, simple, "--no-build")),
+        contender("twine", lambda _: [*TWINE_UPLOAD, "--repository-url", upload, "dist/*"]),
+        contender("uv", lambda _: [uv, "publish", "--publish-url", upload]),
+    ]
+    if without_trial:
+        contenders.append(
+            contender(
+                "ours-no-trial",
+                lambda tag: ours_args(tag, upload, simple, "--no-build", "--no-test-install"),
+            )
+        )
+    return paired(contenders, rounds)
 
 
 def prebuilt20(root: Path, rounds: int) -> Outcome:
@@ -304,17 +313,22 @@ def big_wheel_scenario(root: Path, rounds: int) -> Outcome:
         return [big_wheel(folder, name, version, BIG_WHEEL)]
 
     with pypiserver(root / "index", USER, PASSWORD) as index:
-        samples = publish_prebuilt(root, rounds, (index.upload_url, index.simple_url), make)
+        urls = (index.upload_url, index.simple_url)
+        samples = publish_prebuilt(root, rounds, urls, make, without_trial=True)
     progress("big-wheel", samples)
     ours, twine, uv = samples["ours"], samples["twine"], samples["uv"]
+    bare = samples["ours-no-trial"]
     work = "big-wheel: one 300 MiB wheel"
     rss = f"{work}: peak RSS of the process tree"
+    no_trial = "ours with `--no-test-install`"
     return Outcome(
         [
             compare(f"{work}, vs `twine upload`", ours, twine, "s", goal=1.0),
             compare(f"{work}, vs `uv publish`", ours, uv, "s"),
+            compare(f"{work}, {no_trial}, vs `twine upload`", bare, twine, "s"),
             compare(f"{rss}, vs `twine upload`", ours, twine, "MiB", limit=RSS_LIMIT_MIB),
             compare(f"{rss}, vs `uv publish`", ours, uv, "MiB"),
+            compare(f"{rss}, {no_trial}, vs `twine upload`", bare, twine, "MiB"),
         ],
         samples,
     )
