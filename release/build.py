@@ -32,6 +32,7 @@ import tempfile
 import threading
 import tomllib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
@@ -341,22 +342,11 @@ class _Environment:
                 self.builder.uv_run("making the build environment", [*venv, self.path])
                 self.builder.install(self, requirements)
                 return
-            failed: list[BaseException] = []
-
-            def install() -> None:  # the longer of the two: started first
-                try:
-                    self.builder.install(self, requirements)
-                except BaseException as exc:  # raised below, once uv venv is done
-                    failed.append(exc)
-
-            beside = threading.Thread(target=install, name="build-install")
-            beside.start()
-            try:
+            # The install, the longer of the two, first; leaving the block waits for it.
+            with ThreadPoolExecutor(1, thread_name_prefix="build-install") as pool:
+                installing = pool.submit(self.builder.install, self, requirements)
                 self.builder.uv_run("making the build environment", [*venv, self.path])
-            finally:
-                beside.join()
-            if failed:
-                raise failed[0]
+                installing.result()
         except BaseException:
             shutil.rmtree(self.path, ignore_errors=True)
             self.path = ""

@@ -191,8 +191,9 @@ def as_twine_reads_it(path: Path, raw: RawMetadata, unparsed: dict[str, list[str
     words): a field packaging cannot read, or a field not valid; a License-File under
     Metadata-Version below 2.4 is let through, as setuptools writes it there.
 
-    twine itself is not imported: its PackageFile read and hashed the whole file again
-    and loaded ~4 MiB of modules (rich among them) that nothing else of a run uses."""
+    twine itself is not imported: its PackageFile, made only for this, opened each
+    archive a second time and loaded modules (rich among them) that nothing else of a
+    run uses."""
     from packaging.metadata import Metadata
     from packaging.version import InvalidVersion, Version
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 # What the kernel reads of a #! line (BINPRM_BUF_SIZE, less "#!" and the newline).
 SHEBANG_MAX = 125
-HEAD = 4096  # bytes of a script read to find its interpreter
 SCRIPT_MAX = 1 << 20  # a launcher is small: a larger file is not one
 PLAIN = re.compile(rb"#!([^ \t\n]+)([ \t][^\n]*)?\n")
 SH = re.compile(rb"#!/bin/sh\n'''exec' '([^'\n]*)' \"\$0\" \"\$@\"\n' '''\n")
@@ -71,7 +70,7 @@ def repoint(folder: Path, olds: Collection[bytes], new: bytes, owner: int) -> in
                 or st.st_nlink != 1
                 or st.st_uid != owner
                 or st.st_size > SCRIPT_MAX
-                or not fh.read(HEAD).startswith(b"#!")
+                or fh.read(2) != b"#!"
             ):
                 continue
             fh.seek(0)

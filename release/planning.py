@@ -294,10 +294,9 @@ def beside_the_build(
 def preload(s: Settings) -> None:
     """Import the modules the steps after the build import. This thread waits for the
     build anyway, and each import done here is one fewer between the last hook and the
-    upload: Sigstore's client takes ~0.25 s, PyGithub up to ~0.2 s, the metadata parser
-    ~10 ms, the e-mail address checker of the upload rules
-    ~35 ms (it compiles its patterns as it is imported), the publishing steps and the
-    upload form's encoder ~15 ms."""
+    upload: Sigstore's client takes ~0.25 s, PyGithub up to ~0.2 s, the e-mail address
+    checker of the upload rules ~35 ms (it compiles its patterns as it is imported), the
+    publishing steps and the upload form's encoder ~15 ms, the metadata parser ~10 ms."""
     names = [
         "packaging.metadata",
         "release.upload",

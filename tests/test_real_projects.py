@@ -120,8 +120,7 @@ class FrontDriver:
             attestations="false",  # PEP 740 signing has its own tests and stand-in
             dry_run="true" if dry_run else "false",
         )
-        env["ACTIONS_ID_TOKEN_REQUEST_URL"] = self.oidc.request_url
-        env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = self.oidc.request_token
+        env.update(self.oidc.request_env())
         run = self.action.run(env)
         return Outcome(run.code, run.out)
 

@@ -178,8 +178,7 @@ class TwoFronts:
             user="__token__",
             password="",
         )
-        env["ACTIONS_ID_TOKEN_REQUEST_URL"] = self.oidc.request_url
-        env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = self.oidc.request_token
+        env.update(self.oidc.request_env())
         env[TRUST_CONFIG_VAR] = str(self.trust_config)
         return env
 

@@ -884,6 +884,17 @@ def started_pid(fifo: Path) -> int:
     return int(got[0])
 
 
+def hanging_prepare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uv_cache: Path
+) -> tuple[Path, Prepared, int]:
+    """A project's trial environment begun with a uv that never ends: the project, what
+    prepare() made of it, and the hanging uv's pid once it runs."""
+    fifo = hanging_uv(tmp_path, monkeypatch)
+    project = pyproject(tmp_path / "project", 'name = "trial-x"\nversion = "1.0"\n')
+    prepared = prepared_for(project, uv_cache)
+    return project, prepared, started_pid(fifo)
+
+
 def gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -895,10 +906,7 @@ def gone(pid: int) -> bool:
 def test_a_run_that_ends_before_the_trial_leaves_nothing_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fifo = hanging_uv(tmp_path, monkeypatch)
-    project = pyproject(tmp_path / "project", 'name = "trial-x"\nversion = "1.0"\n')
-    prepared = prepared_for(project, tmp_path / "cache")
-    pid = started_pid(fifo)
+    _, prepared, pid = hanging_prepare(tmp_path, monkeypatch, tmp_path / "cache")
     assert prepared.folder.is_dir()
     prepared.close()  # what the pipeline does when the run ends before the trial
     assert gone(pid)
@@ -909,11 +917,8 @@ def test_a_run_that_ends_before_the_trial_leaves_nothing_behind(
 def test_the_time_limit_covers_waiting_for_the_environment(
     tmp_path: Path, uv_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fifo = hanging_uv(tmp_path, monkeypatch)
-    project = pyproject(tmp_path / "project", 'name = "trial-x"\nversion = "1.0"\n')
+    project, prepared, pid = hanging_prepare(tmp_path, monkeypatch, uv_cache)
     wheel = craft_wheel(tmp_path / "dist", "trial_x", {"trial_x/__init__.py": ""})
-    prepared = prepared_for(project, uv_cache)
-    pid = started_pid(fifo)
     with pytest.raises(DistributionError) as info:
         run_trial([wheel], project, uv_cache, prepared=prepared, timeout=2)
     assert info.value.code == "trial-timed-out"
@@ -928,11 +933,8 @@ def test_the_time_limit_covers_waiting_for_the_environment(
 def test_called_off_while_the_environment_is_made(
     tmp_path: Path, uv_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fifo = hanging_uv(tmp_path, monkeypatch)
-    project = pyproject(tmp_path / "project", 'name = "trial-x"\nversion = "1.0"\n')
+    project, prepared, pid = hanging_prepare(tmp_path, monkeypatch, uv_cache)
     wheel = craft_wheel(tmp_path / "dist", "trial_x", {"trial_x/__init__.py": ""})
-    prepared = prepared_for(project, uv_cache)
-    pid = started_pid(fifo)
     cancel = Cancel()
     cancel.cancel()  # e.g. the GitHub preflight failed beside the trial
     with pytest.raises(Cancelled):

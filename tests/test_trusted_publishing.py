@@ -66,8 +66,7 @@ class Standins:
         }
         env = action.env(project, tag, None, **given)
         if id_token:
-            env["ACTIONS_ID_TOKEN_REQUEST_URL"] = self.oidc.request_url
-            env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = self.oidc.request_token
+            env.update(self.oidc.request_env())
         return env
 
     def secrets(self) -> list[str]:

@@ -83,8 +83,7 @@ class Stage:
             **inputs,
         }
         env = action.env(self.project, self.tag, None, **given)
-        env["ACTIONS_ID_TOKEN_REQUEST_URL"] = self.oidc.request_url
-        env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = self.oidc.request_token
+        env.update(self.oidc.request_env())
         return action.run(env)
 
 

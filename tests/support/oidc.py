@@ -290,6 +290,14 @@ class GitHubOIDC:
         )
         self.request_url = f"{self.url}{self._token_path}?api-version=2.0"
 
+    def request_env(self) -> dict[str, str]:
+        """What the runner gives a job with ``id-token: write``: where to ask for its
+        token, and the bearer token to ask with."""
+        return {
+            "ACTIONS_ID_TOKEN_REQUEST_URL": self.request_url,
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": self.request_token,
+        }
+
     @property
     def fault(self) -> str | None:
         return self._fault
